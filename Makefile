@@ -1,0 +1,131 @@
+# sandq - build, test and install.
+#
+#   make                    build/sandq-worker, build/sandq-zygote, build/sandq
+#   make test               unit + integration tests (starts its own redis-server)
+#   make SANITIZE=address,undefined test   the same under ASan+UBSan (build-san/)
+#   make bench              benchmarks (issue 6)
+#   make install PREFIX=/usr DESTDIR=/tmp/pkg
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/sandq
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DESTDIR    ?=
+
+CC         ?= gcc
+PKG_CONFIG ?= pkg-config
+SANITIZE   ?=
+
+ifeq ($(SANITIZE),)
+BUILD      ?= build
+OPT        := -O2 -D_FORTIFY_SOURCE=3
+else
+BUILD      ?= build-san
+OPT        := -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_LD     := -fsanitize=$(SANITIZE)
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+           -Wvla -Wmissing-prototypes -Wno-unused-parameter
+HARDEN  := -fstack-protector-strong -fPIE -fstack-clash-protection
+CFLAGS  ?=
+CFLAGS  += -std=gnu11 -g $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -MMD -MP \
+           -Icommon -Iworker -DSANDQ_VERSION='"$(VERSION)"' \
+           -DSANDQ_LIBEXECDIR='"$(LIBEXECDIR)"'
+LDFLAGS ?=
+LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN_LD)
+
+VERSION := 0.1.0
+
+# Python headers trigger our strict warnings; include them as system headers.
+PY_CFLAGS  := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags python3-embed))
+PY_LIBS    := $(shell $(PKG_CONFIG) --libs python3-embed)
+WORKER_PKGS := hiredis libevent jansson libseccomp
+WORKER_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(WORKER_PKGS))
+WORKER_LIBS   := $(shell $(PKG_CONFIG) --libs $(WORKER_PKGS))
+SECCOMP_LIBS  := $(shell $(PKG_CONFIG) --libs libseccomp)
+JANSSON_LIBS  := $(shell $(PKG_CONFIG) --libs jansson)
+
+COMMON_SRCS := $(wildcard common/*.c)
+WORKER_SRCS := worker/main.c worker/supervisor.c worker/queue.c \
+               worker/zygote_client.c worker/redis_url.c
+ZYGOTE_SRCS := worker/zygote_main.c worker/zygote.c worker/child.c \
+               worker/seccomp_policy.c worker/pyrun.c
+ZYGOTE_ASM  := worker/runtime_blob.S
+CLI_SRCS    := $(wildcard tools/cli/*.c)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
+ZYGOTE_OBJS := $(ZYGOTE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/worker/runtime_blob.o
+CLI_OBJS    := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+BINS := $(BUILD)/sandq-worker $(BUILD)/sandq-zygote
+ifneq ($(CLI_SRCS),)
+BINS += $(BUILD)/sandq
+endif
+
+.PHONY: all test unit integration install uninstall clean bench deps
+all: $(BINS)
+
+$(BUILD)/libsandq-common.a: $(COMMON_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/sandq-worker: $(WORKER_OBJS) $(BUILD)/libsandq-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS)
+
+$(BUILD)/sandq-zygote: $(ZYGOTE_OBJS) $(BUILD)/libsandq-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PY_LIBS) $(SECCOMP_LIBS)
+
+$(BUILD)/sandq: $(CLI_OBJS) $(BUILD)/libsandq-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS)
+
+$(BUILD)/obj/worker/%.o: worker/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WORKER_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WORKER_CFLAGS) -c -o $@ $<
+
+# The trusted Python runtime is embedded in the zygote binary, so nothing
+# needs to be readable from the filesystem once the sandbox is up.
+$(BUILD)/obj/worker/runtime_blob.o: $(ZYGOTE_ASM) worker/runtime.py
+	@mkdir -p $(dir $@)
+	$(CC) -c -DRUNTIME_PATH='"worker/runtime.py"' -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsandq-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WORKER_CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(WORKER_LIBS)
+
+deps:
+	scripts/install-deps.sh
+
+test: all $(UNIT_BINS)
+	SANDQ_BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) tests/run.sh
+
+unit: $(UNIT_BINS)
+	SANDQ_BUILD=$(abspath $(BUILD)) tests/run.sh --unit-only
+
+bench: all
+	SANDQ_BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(BUILD)/sandq-worker $(DESTDIR)$(BINDIR)/sandq-worker
+	install -m 0755 $(BUILD)/sandq-zygote $(DESTDIR)$(LIBEXECDIR)/sandq-zygote
+	if [ -f $(BUILD)/sandq ]; then install -m 0755 $(BUILD)/sandq $(DESTDIR)$(BINDIR)/sandq; fi
+	if ls systemd/*.service >/dev/null 2>&1; then \
+	  install -d $(DESTDIR)$(UNITDIR) && install -m 0644 systemd/*.service $(DESTDIR)$(UNITDIR)/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sandq-worker $(DESTDIR)$(BINDIR)/sandq
+	rm -f $(DESTDIR)$(LIBEXECDIR)/sandq-zygote
+	-rmdir $(DESTDIR)$(LIBEXECDIR)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
