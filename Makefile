@@ -49,7 +49,7 @@ JANSSON_LIBS  := $(shell $(PKG_CONFIG) --libs jansson)
 
 COMMON_SRCS := $(wildcard common/*.c)
 WORKER_SRCS := worker/main.c worker/supervisor.c worker/queue.c \
-               worker/zygote_client.c worker/redis_url.c
+               worker/zygote_client.c worker/redis_conn.c worker/scripts.c
 ZYGOTE_SRCS := worker/zygote_main.c worker/zygote.c worker/child.c \
                worker/seccomp_policy.c worker/pyrun.c
 ZYGOTE_ASM  := worker/runtime_blob.S
