@@ -74,8 +74,6 @@ static const struct opt_spec opt_table[] = {
     STR("modules", modules, NULL, "LIST",
         "comma-separated modules jobs may import (default: the built-in "
         "allowlist)"),
-    FLAG("self-test", self_test, "check every sandbox layer on this host, "
-                                 "print a table and exit"),
     FLAG("version", version, "print the version and exit"),
     FLAG("help", help, "print this help and exit"),
 };

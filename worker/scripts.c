@@ -98,3 +98,10 @@ const char script_requeue[] =
     "  end\n"
     "end\n"
     "return {requeued, lost, dropped}\n";
+
+const char script_take[] =
+    "for i = 2, #KEYS do\n"
+    "  local id = redis.call('LMOVE', KEYS[i], KEYS[1], 'RIGHT', 'LEFT')\n"
+    "  if id then return {ARGV[i - 1], id} end\n"
+    "end\n"
+    "return false\n";

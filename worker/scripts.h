@@ -27,4 +27,10 @@ extern const char script_finish[];
  * Returns {requeued, lost, dropped}. */
 extern const char script_requeue[];
 
+/* Take one id from the first non-empty queue, without blocking (a worker
+ * with several queues, in priority order).
+ * KEYS: processing, queue keys... ARGV: queue names...
+ * Returns {queue name, id} or nil. */
+extern const char script_take[];
+
 #endif

@@ -1,0 +1,625 @@
+/* slot.c - one job's life in a slot: start it in Redis, hand it to the
+ * zygote, feed the job pipe, drain the result pipe, enforce the wall-clock
+ * and output limits, classify the end and write the outcome (the state
+ * machine is drawn in supervisor_int.h). */
+#include "supervisor_int.h"
+
+#include "keys.h"
+#include "log.h"
+#include "parse.h"
+#include "scripts.h"
+#include "util.h"
+#include "zygote_client.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#define RESULT_SLACK_BYTES (256u * 1024u) /* error, traceback, framing */
+#define FINISH_MAX_ARGS 40
+
+static void slot_finish(struct slot *slot);
+static void slot_complete(struct slot *slot);
+
+/* Close the child's pipes and timers; the slot's job stays. */
+static void child_cleanup(struct slot *slot)
+{
+    if (slot->job_ev) {
+        event_free(slot->job_ev);
+        slot->job_ev = NULL;
+    }
+    if (slot->result_ev) {
+        event_free(slot->result_ev);
+        slot->result_ev = NULL;
+    }
+    evtimer_del(slot->timer);
+    close_keep_errno(slot->job_fd);
+    close_keep_errno(slot->result_fd);
+    close_keep_errno(slot->pidfd);
+    slot->job_fd = slot->result_fd = slot->pidfd = -1;
+    buf_release(&slot->payload);
+    buf_release(&slot->result);
+    slot->payload_sent = 0;
+}
+
+/* Back to FREE: everything the job held is released. */
+static void slot_reset(struct slot *slot)
+{
+    child_cleanup(slot);
+    free(slot->id);
+    free(slot->queue);
+    job_free(slot->job);
+    outcome_release(&slot->outcome);
+    slot->id = slot->queue = NULL;
+    slot->job = NULL;
+    slot->attempt[0] = '\0';
+    slot->pid = 0;
+    slot->spawned = slot->exited = false;
+    slot->kill_reason = KILL_NONE;
+    slot->state = SLOT_FREE;
+    supervisor_slot_freed(slot->sup);
+}
+
+static char *job_key(const struct slot *slot)
+{
+    return keys_make(slot->sup->cfg->prefix, KEY_JOB, slot->id);
+}
+
+/* ---- finishing ---------------------------------------------------------- */
+
+static void on_finish_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct slot *slot = privdata;
+    redisReply *reply = r;
+    if (slot->state != SLOT_FINISHING)
+        return;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (reply)
+            log_error("job=%s writing the outcome failed: %s; will retry",
+                      slot->id, reply->str);
+        slot->state = SLOT_HELD; /* flushed when Redis answers again */
+        supervisor_note_redis_trouble(slot->sup);
+        return;
+    }
+    const char *res = reply->type == REDIS_REPLY_STATUS ||
+                              reply->type == REDIS_REPLY_STRING
+                          ? reply->str
+                          : "?";
+    if (strcmp(res, "ok") == 0) {
+        const struct outcome *o = &slot->outcome;
+        log_info("job=%s status=%s attempt=%s time_ms=%" PRIu64
+                 " cpu_ms=%" PRIu64 " memory_kb=%" PRIu64 "%s%s",
+                 slot->id, o->status, slot->attempt, o->time_ms, o->cpu_ms,
+                 o->memory_kb, o->error_type.data ? " error_type=" : "",
+                 o->error_type.data ? o->error_type.data : "");
+        slot->sup->jobs_done++;
+    } else {
+        log_warn("job=%s outcome '%s' not written: %s", slot->id,
+                 slot->outcome.status,
+                 strcmp(res, "gone") == 0
+                     ? "the job hash is gone (expired or deleted while it ran)"
+                 : strcmp(res, "notmine") == 0
+                     ? "the job now belongs to another worker or attempt"
+                     : "the job is no longer running (canceled or finished)");
+    }
+    slot_reset(slot);
+}
+
+/* Append name/value to the finish command's argv. */
+static void add_field(const char **argv, size_t *lens, int *argc,
+                      const char *name, const char *value, size_t len)
+{
+    if (*argc + 2 > FINISH_MAX_ARGS)
+        return;
+    argv[*argc] = name;
+    lens[(*argc)++] = strlen(name);
+    argv[*argc] = value;
+    lens[(*argc)++] = len;
+}
+
+static void add_text(const char **argv, size_t *lens, int *argc,
+                     const char *name, const struct text *t)
+{
+    if (t->data)
+        add_field(argv, lens, argc, name, t->data, t->len);
+}
+
+/* Send the outcome in one EVAL of script_finish. */
+static void slot_finish(struct slot *slot)
+{
+    struct supervisor *s = slot->sup;
+    const struct outcome *o = &slot->outcome;
+    const char *argv[FINISH_MAX_ARGS];
+    size_t lens[FINISH_MAX_ARGS];
+    char ttl[16], finished[24], t_ms[24], c_ms[24], m_kb[24];
+    _cleanup_free_ char *key = job_key(slot);
+    _cleanup_free_ char *channel = keys_make(s->cfg->prefix, KEY_DONE, slot->id);
+    int argc = 0;
+
+    slot->state = SLOT_FINISHING;
+    if (!key || !channel) {
+        slot->state = SLOT_HELD;
+        return;
+    }
+    snprintf(ttl, sizeof(ttl), "%u",
+             slot->job ? slot->job->result_ttl : s->policy.result_ttl_default);
+    snprintf(finished, sizeof(finished), "%" PRId64, now_wall_ms());
+    const char *head[] = {"EVAL", script_finish, "3", key, s->processing_key,
+                          s->stats_key, slot->id, s->cfg->worker_id,
+                          slot->attempt, ttl, o->status, channel};
+    for (size_t i = 0; i < ARRAY_SIZE(head); i++) {
+        argv[argc] = head[i];
+        lens[argc++] = strlen(head[i]);
+    }
+    add_text(argv, lens, &argc, "result", &o->result);
+    add_text(argv, lens, &argc, "error_type", &o->error_type);
+    add_text(argv, lens, &argc, "error", &o->error);
+    add_text(argv, lens, &argc, "traceback", &o->traceback);
+    if (o->stdout_text.data || o->has_usage)
+        add_field(argv, lens, &argc, "stdout",
+                  o->stdout_text.data ? o->stdout_text.data : "",
+                  o->stdout_text.len);
+    if (o->stdout_truncated)
+        add_field(argv, lens, &argc, "stdout_truncated", "1", 1);
+    add_field(argv, lens, &argc, "finished_at", finished, strlen(finished));
+    if (o->has_usage) {
+        snprintf(t_ms, sizeof(t_ms), "%" PRIu64, o->time_ms);
+        snprintf(c_ms, sizeof(c_ms), "%" PRIu64, o->cpu_ms);
+        snprintf(m_kb, sizeof(m_kb), "%" PRIu64, o->memory_kb);
+        add_field(argv, lens, &argc, "time_ms", t_ms, strlen(t_ms));
+        add_field(argv, lens, &argc, "cpu_ms", c_ms, strlen(c_ms));
+        add_field(argv, lens, &argc, "memory_kb", m_kb, strlen(m_kb));
+    }
+    if (redis_conn_command(s->cmd, on_finish_reply, slot, argc, argv, lens) < 0)
+        slot->state = SLOT_HELD;
+}
+
+void slot_flush_held(struct slot *slot)
+{
+    if (slot->state == SLOT_HELD)
+        slot_finish(slot);
+}
+
+/* A job that ends without a child (invalid, sandbox setup refused). */
+__attribute__((format(printf, 4, 5))) static void
+finish_now(struct slot *slot, const char *status, const char *error_type,
+           const char *fmt, ...)
+{
+    va_list ap;
+    char msg[1024];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (outcome_set(&slot->outcome, status, error_type, "%s", msg) < 0)
+        log_error("job=%s out of memory building its outcome", slot->id);
+    slot_finish(slot);
+}
+
+/* ---- shutdown requeue ---------------------------------------------------- */
+
+static void on_requeue_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct slot *slot = privdata;
+    if (slot->state != SLOT_REQUEUING)
+        return;
+    if (!r)
+        log_warn("job=%s requeue not confirmed (Redis dropped); it stays on "
+                 "the processing list for recovery", slot->id);
+    else
+        log_info("job=%s killed at the end of the grace period and requeued "
+                 "(attempt not counted)", slot->id);
+    slot_reset(slot);
+}
+
+static void slot_requeue(struct slot *slot)
+{
+    struct supervisor *s = slot->sup;
+    const char *argv[] = {"EVAL", script_requeue, "3", s->processing_key,
+                          s->dead_key, s->stats_key, s->cfg->prefix,
+                          slot->queue, "0", "1", "ids", slot->id};
+    size_t lens[ARRAY_SIZE(argv)];
+    char now[24];
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms());
+    argv[8] = now;
+    for (size_t i = 0; i < ARRAY_SIZE(argv); i++)
+        lens[i] = strlen(argv[i]);
+    slot->state = SLOT_REQUEUING;
+    child_cleanup(slot);
+    if (redis_conn_command(s->cmd, on_requeue_reply, slot, (int)ARRAY_SIZE(argv),
+                           argv, lens) < 0)
+        on_requeue_reply(NULL, NULL, slot);
+}
+
+/* ---- the child ----------------------------------------------------------- */
+
+void slot_kill(struct slot *slot, enum kill_reason reason)
+{
+    if (slot->state != SLOT_RUNNING)
+        return;
+    if (slot->kill_reason == KILL_NONE)
+        slot->kill_reason = reason;
+    if (slot->pidfd >= 0 && !slot->exited &&
+        pidfd_send_signal(slot->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        log_error("job=%s cannot kill its child: %s", slot->id, strerror(errno));
+    /* Before SPAWNED there is no pidfd yet: slot_on_spawned kills. */
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct slot *slot = arg;
+    log_debug("job=%s wall-clock limit reached; killing", slot->id);
+    slot_kill(slot, KILL_TIMEOUT);
+}
+
+/* Read what the child wrote; returns true at EOF or after a fatal error. */
+static bool drain_result(struct slot *slot)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(slot->result_fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno != EAGAIN;
+        if (n == 0)
+            return true;
+        if (slot->result.len + (size_t)n > slot->result_cap) {
+            slot_kill(slot, KILL_OUTPUT);
+            return true;
+        }
+        if (buf_append(&slot->result, chunk, (size_t)n) < 0) {
+            slot_kill(slot, KILL_OUTPUT);
+            return true;
+        }
+    }
+}
+
+static void stop_reading(struct slot *slot)
+{
+    if (slot->result_ev) {
+        event_free(slot->result_ev);
+        slot->result_ev = NULL;
+    }
+    close_keep_errno(slot->result_fd);
+    slot->result_fd = -1;
+}
+
+static void on_result_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct slot *slot = arg;
+    if (drain_result(slot)) {
+        stop_reading(slot);
+        if (slot->exited)
+            slot_complete(slot);
+    }
+}
+
+static void stop_writing(struct slot *slot)
+{
+    if (slot->job_ev) {
+        event_free(slot->job_ev);
+        slot->job_ev = NULL;
+    }
+    close_keep_errno(slot->job_fd); /* EOF tells the child the job is whole */
+    slot->job_fd = -1;
+}
+
+static void on_job_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct slot *slot = arg;
+    while (slot->payload_sent < slot->payload.len) {
+        ssize_t n = write(slot->job_fd, slot->payload.data + slot->payload_sent,
+                          slot->payload.len - slot->payload_sent);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) /* EPIPE: the child is gone; its end tells the story */
+            break;
+        slot->payload_sent += (size_t)n;
+    }
+    stop_writing(slot);
+    buf_release(&slot->payload);
+}
+
+static int build_payload(struct slot *slot)
+{
+    const struct job *j = slot->job;
+    struct buf *b = &slot->payload;
+    char cap[24];
+    snprintf(cap, sizeof(cap), "%u", j->limits.output_kb * 1024u);
+    int r;
+    if ((r = buf_append_frame(b, FRAME_JOB_CODE, j->code, j->code_len)) < 0 ||
+        (r = buf_append_frame(b, FRAME_JOB_FUNCTION, j->function,
+                              strlen(j->function))) < 0 ||
+        (r = buf_append_frame(b, FRAME_JOB_OUTPUT_CAP, cap, strlen(cap))) < 0)
+        return r;
+    if (j->calls)
+        r = buf_append_frame(b, FRAME_JOB_CALLS, j->calls, j->calls_len);
+    else if ((r = buf_append_frame(b, FRAME_JOB_ARGS, j->args, j->args_len)) == 0)
+        r = buf_append_frame(b, FRAME_JOB_KWARGS, j->kwargs, j->kwargs_len);
+    if (r < 0)
+        return r;
+    return buf_append_frame(b, FRAME_JOB_END, "", 0);
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* Pipes, the request to the zygote, the events. On failure nothing is
+ * left open and -errno is returned. */
+static int spawn_child(struct slot *slot)
+{
+    struct supervisor *s = slot->sup;
+    int job_pipe[2] = {-1, -1}, result_pipe[2] = {-1, -1};
+    int r = 0;
+
+    if (pipe2(job_pipe, O_CLOEXEC) < 0 || pipe2(result_pipe, O_CLOEXEC) < 0 ||
+        set_nonblock(job_pipe[1]) < 0 || set_nonblock(result_pipe[0]) < 0)
+        r = -errno;
+    if (r == 0)
+        r = build_payload(slot);
+    slot->token = (++s->generation << 16) | slot->index;
+    struct zmsg_spawn req = {.type = ZMSG_SPAWN,
+                             .token = slot->token,
+                             .cpu_limit_ms = slot->job->limits.cpu_ms,
+                             .memory_limit_mb = slot->job->limits.memory_mb};
+    if (r == 0)
+        r = zygote_spawn(s->zygote, &req, job_pipe[0], result_pipe[1]);
+    close_keep_errno(job_pipe[0]);
+    close_keep_errno(result_pipe[1]);
+    slot->job_fd = job_pipe[1];
+    slot->result_fd = result_pipe[0];
+    if (r < 0) {
+        child_cleanup(slot);
+        return r;
+    }
+    slot->job_ev = event_new(s->base, slot->job_fd, EV_WRITE | EV_PERSIST,
+                             on_job_writable, slot);
+    slot->result_ev = event_new(s->base, slot->result_fd, EV_READ | EV_PERSIST,
+                                on_result_readable, slot);
+    if (!slot->job_ev || !slot->result_ev || event_add(slot->job_ev, NULL) < 0 ||
+        event_add(slot->result_ev, NULL) < 0)
+        return -ENOMEM; /* the child exists; its end still gets reported */
+    return 0;
+}
+
+static void start_child(struct slot *slot)
+{
+    const struct job_limits *l = &slot->job->limits;
+    struct timeval tv = {l->time_ms / 1000, (l->time_ms % 1000) * 1000};
+    slot->result_cap = (size_t)l->output_kb * 1024u * 2u + RESULT_SLACK_BYTES;
+    slot->spawn_at_us = now_mono_us();
+    slot->state = SLOT_RUNNING;
+    int r = spawn_child(slot);
+    if (r < 0 && slot->job_fd < 0) {
+        slot->state = SLOT_STARTING;
+        finish_now(slot, "crashed", "SandboxError",
+                   "could not start the job child: %s; the job did not run",
+                   strerror(-r));
+        return;
+    }
+    evtimer_add(slot->timer, &tv);
+}
+
+void slot_on_spawned(struct slot *slot, const struct zmsg_spawned *m, int pidfd)
+{
+    if (slot->state != SLOT_RUNNING || m->token != slot->token) {
+        close_keep_errno(pidfd);
+        return;
+    }
+    slot->spawned = true;
+    if (m->pid <= 0) {
+        child_cleanup(slot);
+        finish_now(slot, "crashed", "SandboxError",
+                   "sandbox step '%s' failed in the zygote: %s; the job did "
+                   "not run",
+                   zstep_name(m->err_step), strerror(m->err_errno));
+        return;
+    }
+    slot->pid = m->pid;
+    slot->pidfd = pidfd;
+    if (slot->kill_reason != KILL_NONE)
+        slot_kill(slot, slot->kill_reason);
+}
+
+void slot_on_exited(struct slot *slot, const struct zmsg_exited *m)
+{
+    if (slot->state != SLOT_RUNNING || m->token != slot->token)
+        return;
+    slot->exited = true;
+    slot->exit_info = *m;
+    if (slot->result_fd >= 0) {
+        (void)drain_result(slot); /* the writer is gone: all data is here */
+        stop_reading(slot);
+    }
+    slot_complete(slot);
+}
+
+void slot_on_zygote_lost(struct slot *slot)
+{
+    if (slot->state != SLOT_RUNNING)
+        return;
+    /* PR_SET_PDEATHSIG killed the child with its zygote. */
+    struct zmsg_exited m = {.type = ZMSG_EXITED, .token = slot->token,
+                            .wait_status = SIGKILL};
+    if (slot->kill_reason == KILL_NONE)
+        slot->kill_reason = KILL_ZYGOTE;
+    slot_on_exited(slot, &m);
+}
+
+/* Both the exit report and EOF are in: decide the outcome. */
+static void slot_complete(struct slot *slot)
+{
+    const struct job_limits *l = &slot->job->limits;
+    const struct zmsg_exited *e = &slot->exit_info;
+    struct child_end end = {
+        .wait_status = e->wait_status,
+        .reaped = true,
+        .reason = slot->kill_reason,
+        .time_limit_ms = l->time_ms,
+        .cpu_limit_ms = (l->cpu_ms + 999) / 1000 * 1000,
+        .output_cap_bytes = (unsigned)slot->result_cap,
+        .cpu_ms = (e->utime_us + e->stime_us) / 1000,
+    };
+    if (slot->result_fd >= 0)
+        return; /* wait for EOF */
+    evtimer_del(slot->timer);
+    if (slot->kill_reason == KILL_SHUTDOWN) {
+        slot_requeue(slot);
+        return;
+    }
+    if (outcome_from_child(&slot->outcome, slot->result.data, slot->result.len,
+                           &end) < 0)
+        outcome_set(&slot->outcome, "crashed", "InternalError",
+                    "out of memory classifying the outcome");
+    slot->outcome.has_usage = true;
+    slot->outcome.time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
+    slot->outcome.cpu_ms = end.cpu_ms;
+    slot->outcome.memory_kb = e->maxrss_kb;
+    child_cleanup(slot);
+    slot_finish(slot);
+}
+
+/* ---- starting ------------------------------------------------------------ */
+
+/* The start script's {"ok", attempts, name, value, ...} into a job. */
+static void start_ok(struct slot *slot, const redisReply *reply)
+{
+    struct job_field fields[16];
+    size_t n = 0;
+    _cleanup_free_ char *error = NULL;
+
+    for (size_t i = 2; i + 1 < reply->elements && n < ARRAY_SIZE(fields); i += 2) {
+        const redisReply *k = reply->element[i], *v = reply->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        fields[n++] = (struct job_field){k->str, v->str, v->len};
+    }
+    if (!parse_is_name(slot->id, strlen(slot->id))) {
+        finish_now(slot, "invalid", "InvalidJob",
+                   "job id must be 1-128 characters of A-Z a-z 0-9 . _ : -");
+        return;
+    }
+    int r = job_parse(fields, n, &slot->sup->policy, &slot->job, &error);
+    if (r == -EINVAL) {
+        finish_now(slot, "invalid", "InvalidJob", "%s", error ? error : "malformed job");
+        return;
+    }
+    if (r < 0) {
+        finish_now(slot, "crashed", "InternalError", "out of memory reading the job");
+        return;
+    }
+    start_child(slot);
+}
+
+static void on_start_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct slot *slot = privdata;
+    redisReply *reply = r;
+    if (slot->state != SLOT_STARTING)
+        return;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (reply)
+            log_error("job=%s start failed: %s; leaving it for recovery",
+                      slot->id, reply->str);
+        supervisor_note_redis_trouble(slot->sup);
+        slot_reset(slot);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_NIL) {
+        log_warn("job=%s has no job hash; dropped from the processing list",
+                 slot->id);
+        slot_reset(slot);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        log_error("job=%s unexpected start reply; leaving it for recovery",
+                  slot->id);
+        supervisor_note_redis_trouble(slot->sup);
+        slot_reset(slot);
+        return;
+    }
+    const char *what = reply->element[0]->str;
+    if (strcmp(what, "skip") == 0) {
+        log_warn("job=%s is already %s; not run again", slot->id,
+                 reply->element[1]->type == REDIS_REPLY_STRING
+                     ? reply->element[1]->str
+                     : "final");
+        slot_reset(slot);
+        return;
+    }
+    snprintf(slot->attempt, sizeof(slot->attempt), "%lld",
+             reply->element[1]->integer);
+    if (strcmp(what, "big") == 0 && reply->elements >= 4) {
+        finish_now(slot, "invalid", "InvalidJob",
+                   "'%s' is %lld bytes, over the worker's cap",
+                   reply->element[2]->str, reply->element[3]->integer);
+        return;
+    }
+    start_ok(slot, reply);
+}
+
+void slot_take(struct slot *slot, const char *id, size_t id_len,
+               const char *queue)
+{
+    struct supervisor *s = slot->sup;
+    char now[24], code_cap[24], args_cap[24];
+    slot->state = SLOT_STARTING;
+    slot->id = strndup(id, id_len);
+    slot->queue = strdup(queue);
+    _cleanup_free_ char *key = slot->id ? job_key(slot) : NULL;
+    if (!slot->id || !slot->queue || !key) {
+        log_error("out of memory taking a job; leaving it for recovery");
+        supervisor_note_redis_trouble(s);
+        slot_reset(slot);
+        return;
+    }
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms());
+    snprintf(code_cap, sizeof(code_cap), "%zu", s->policy.code_max_bytes);
+    snprintf(args_cap, sizeof(args_cap), "%zu", s->policy.args_max_bytes);
+    const char *argv[] = {"EVAL", script_start, "2", key, s->processing_key,
+                          slot->id, s->cfg->worker_id, now, queue, code_cap,
+                          args_cap};
+    size_t lens[ARRAY_SIZE(argv)];
+    for (size_t i = 0; i < ARRAY_SIZE(argv); i++)
+        lens[i] = strlen(argv[i]);
+    lens[5] = id_len;
+    if (redis_conn_command(s->cmd, on_start_reply, slot, (int)ARRAY_SIZE(argv),
+                           argv, lens) < 0)
+        on_start_reply(NULL, NULL, slot);
+}
+
+int slot_init(struct slot *slot, struct supervisor *sup, unsigned index)
+{
+    memset(slot, 0, sizeof(*slot));
+    slot->sup = sup;
+    slot->index = index;
+    slot->job_fd = slot->result_fd = slot->pidfd = -1;
+    slot->timer = evtimer_new(sup->base, on_timeout, slot);
+    return slot->timer ? 0 : -ENOMEM;
+}
+
+void slot_release(struct slot *slot)
+{
+    child_cleanup(slot);
+    if (slot->timer)
+        event_free(slot->timer);
+    free(slot->id);
+    free(slot->queue);
+    job_free(slot->job);
+    outcome_release(&slot->outcome);
+}
