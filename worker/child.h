@@ -1,0 +1,33 @@
+/* child.h - the per-job child: sandbox setup, then one job.
+ *
+ * Runs in a fresh fork of the zygote. The setup is a list of checked steps
+ * (parent death signal, signals, fds, rlimits, no_new_privs, dumpable,
+ * SIGSYS reporter, CPython after-fork, seccomp); any failing step writes an
+ * 'E' frame "<step> <errno>" to the result pipe and exits ZEXIT_SANDBOX, so
+ * user code never runs in a half-built sandbox. Then the job is read from
+ * fd 0, run, and its outcome frames written to fd 1. */
+#ifndef SANDQ_CHILD_H
+#define SANDQ_CHILD_H
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct child_params {
+    pid_t zygote_pid;            /* the parent the child must still have */
+    int job_fd;                  /* job pipe, read end; becomes fd 0 */
+    int result_fd;               /* result pipe, write end; becomes fd 1 */
+    uint32_t cpu_limit_ms;       /* RLIMIT_CPU, rounded up to seconds */
+    uint32_t memory_limit_mb;    /* RLIMIT_AS on top of base_vm_kb */
+    uint64_t base_vm_kb;         /* the zygote's address space */
+    bool memory_rlimit;          /* false under ASan: no RLIMIT_AS */
+    const struct sock_fprog *filter; /* borrowed; built by the zygote */
+};
+
+/* Set up the sandbox and run the job. Never returns: the process exits
+ * with an enum zexit code (or dies by a signal). Call only in the child
+ * right after fork() in the single-threaded zygote. */
+_Noreturn void child_run(const struct child_params *params);
+
+#endif

@@ -1,0 +1,477 @@
+/* zygote.c - the zygote loop (see zygote.h and zproto.h). */
+#include "zygote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "pyrun.h"
+#include "seccomp_policy.h"
+#include "util.h"
+#include "zproto.h"
+
+/* More fds than a SPAWN may carry, so one too many is seen, not dropped
+ * silently by the kernel. */
+#define ZYGOTE_MAX_FDS 8
+
+struct zchild {
+    pid_t pid;
+    uint64_t token;
+};
+
+struct zygote {
+    int ctl_fd;
+    int sig_fd;
+    pid_t pid;
+    uint32_t layers;
+    uint64_t base_vm_kb;
+    uint64_t rss_kb;
+    struct sock_fprog filter;
+    struct zchild *children; /* pid -> token of children not yet reaped */
+    size_t n_children;
+    size_t cap_children;
+};
+
+/* A SPAWN as received: the message and whatever fds came with it. */
+struct zspawn {
+    struct zmsg_spawn msg;
+    int fds[ZYGOTE_MAX_FDS];
+    size_t n_fds;
+    int err; /* 0, or why the message is unusable */
+};
+
+/* The supervisor must hand us a SEQPACKET socket; anything else would
+ * break message boundaries and fd passing in confusing ways. */
+static int zygote_check_ctl(int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return -errno;
+    if (type != SOCK_SEQPACKET)
+        return -EPROTOTYPE;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ? -errno : 0;
+}
+
+/* SIGCHLD becomes an event on a signalfd; the loop never runs handlers. */
+static int zygote_signals(struct zygote *z)
+{
+    sigset_t set;
+    if (sigemptyset(&set) < 0 || sigaddset(&set, SIGCHLD) < 0 ||
+        sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    z->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return z->sig_fd < 0 ? -errno : 0;
+}
+
+/* Load the filter in a throwaway child: if the kernel refuses it, every
+ * job would fail, so refuse to start instead (fail closed, loudly). */
+static int zygote_probe_seccomp(const struct zygote *z)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        int r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+        if (r == 0)
+            r = seccomp_policy_load(&z->filter);
+        _exit(r < 0 ? (-r & 0x7f) : 0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    return WIFEXITED(status) ? -WEXITSTATUS(status) : -ECHILD;
+}
+
+/* Address space and RSS now, from /proc/self/statm (pages). */
+static int zygote_measure(struct zygote *z)
+{
+    _cleanup_close_ int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char text[128];
+    unsigned long long size, resident;
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    if (n <= 0)
+        return n < 0 ? -errno : -EIO;
+    text[n] = '\0';
+    if (sscanf(text, "%llu %llu", &size, &resident) != 2)
+        return -EIO;
+    long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+    z->base_vm_kb = size * (unsigned long long)page_kb;
+    z->rss_kb = resident * (unsigned long long)page_kb;
+    return 0;
+}
+
+/* The layers every child sets up. Under ASan, RLIMIT_AS would starve the
+ * sanitizer's shadow memory, so the memory limit is not applied. */
+static uint32_t zygote_layers(void)
+{
+    uint32_t layers = ZLAYER_RLIMITS | ZLAYER_NO_NEW_PRIVS;
+    if (seccomp_policy_enforcing())
+        layers |= ZLAYER_SECCOMP;
+#ifndef __SANITIZE_ADDRESS__
+    layers |= ZLAYER_MEMORY_RLIMIT;
+#endif
+    return layers;
+}
+
+/* One datagram to the supervisor, with fd attached when fd >= 0. */
+static int zygote_send(const struct zygote *z, const void *msg, size_t len, int fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(z->ctl_fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    return (size_t)n == len ? 0 : -EMSGSIZE;
+}
+
+static int zygote_send_ready(const struct zygote *z)
+{
+    struct zmsg_ready msg = {
+        .type = ZMSG_READY, .version = ZPROTO_VERSION, .pid = z->pid,
+        .layers = z->layers, .base_vm_kb = z->base_vm_kb, .rss_kb = z->rss_kb};
+    pyrun_version(msg.python_version, sizeof(msg.python_version));
+    return zygote_send(z, &msg, sizeof(msg), -1);
+}
+
+static int zygote_send_spawned(const struct zygote *z, uint64_t token, pid_t pid,
+                               int pidfd, int step, int err)
+{
+    struct zmsg_spawned msg = {.type = ZMSG_SPAWNED, .pid = pid, .token = token,
+                               .err_step = step, .err_errno = err};
+    return zygote_send(z, &msg, sizeof(msg), pidfd);
+}
+
+/* Claim room for one more child before forking, so recording it after the
+ * fork cannot fail. */
+static int zygote_reserve_child(struct zygote *z)
+{
+    if (z->n_children < z->cap_children)
+        return 0;
+    size_t cap = z->cap_children ? z->cap_children * 2 : 16;
+    struct zchild *p = reallocarray(z->children, cap, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    z->children = p;
+    z->cap_children = cap;
+    return 0;
+}
+
+static void zygote_add_child(struct zygote *z, pid_t pid, uint64_t token)
+{
+    z->children[z->n_children++] = (struct zchild){.pid = pid, .token = token};
+}
+
+/* Forget pid; its token through ret_token. False when it was not ours. */
+static bool zygote_remove_child(struct zygote *z, pid_t pid, uint64_t *ret_token)
+{
+    for (size_t i = 0; i < z->n_children; i++) {
+        if (z->children[i].pid != pid)
+            continue;
+        if (ret_token)
+            *ret_token = z->children[i].token;
+        z->children[i] = z->children[--z->n_children];
+        return true;
+    }
+    return false;
+}
+
+/* The two fds must be a readable job pipe and a writable result pipe end;
+ * a mix-up would give the child a sandbox it cannot talk through. */
+static int zygote_check_fds(const struct zspawn *s)
+{
+    if (s->n_fds != 2)
+        return -EBADF;
+    int job = fcntl(s->fds[0], F_GETFL);
+    int result = fcntl(s->fds[1], F_GETFL);
+    if (job < 0 || result < 0)
+        return -errno;
+    if ((job & O_ACCMODE) == O_WRONLY || (result & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
+    return 0;
+}
+
+static void zygote_close_fds(struct zspawn *s)
+{
+    for (size_t i = 0; i < s->n_fds; i++)
+        close_keep_errno(s->fds[i]);
+    s->n_fds = 0;
+}
+
+/* Fork one child; its pid (or -errno) is returned in the parent only. */
+static pid_t zygote_fork(const struct zygote *z, const struct zspawn *s)
+{
+    struct child_params params = {
+        .zygote_pid = z->pid, .job_fd = s->fds[0], .result_fd = s->fds[1],
+        .cpu_limit_ms = s->msg.cpu_limit_ms, .memory_limit_mb = s->msg.memory_limit_mb,
+        .base_vm_kb = z->base_vm_kb,
+        .memory_rlimit = (z->layers & ZLAYER_MEMORY_RLIMIT) != 0, .filter = &z->filter};
+    pyrun_before_fork();
+    pid_t pid = fork();
+    if (pid == 0)
+        child_run(&params);
+    int err = errno;
+    pyrun_after_fork_parent();
+    return pid < 0 ? -err : pid;
+}
+
+/* After a successful fork: hand the supervisor a pidfd. Without one it
+ * could not watch the child safely, so the child is killed and reported
+ * as a failed spawn (its exit is then not reported). */
+static int zygote_announce(struct zygote *z, pid_t pid, uint64_t token)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        int err = errno;
+        log_error("pidfd_open of child %d failed: %s", (int)pid, strerror(err));
+        (void)kill(pid, SIGKILL);
+        (void)zygote_remove_child(z, pid, NULL);
+        return zygote_send_spawned(z, token, -1, -1, ZSTEP_PIDFD, err);
+    }
+    int r = zygote_send_spawned(z, token, pid, pidfd, ZSTEP_NONE, 0);
+    close_keep_errno(pidfd);
+    return r;
+}
+
+/* Handle one SPAWN. Returns -errno only when the control socket failed. */
+static int zygote_spawn(struct zygote *z, struct zspawn *s)
+{
+    uint64_t token = s->msg.token;
+    int r = s->err ? s->err : zygote_check_fds(s);
+    if (r < 0) {
+        log_error("spawn token=%llu: bad fds (%zu received): %s",
+                  (unsigned long long)token, s->n_fds, strerror(-r));
+        zygote_close_fds(s);
+        return zygote_send_spawned(z, token, -1, -1, ZSTEP_FDS, -r);
+    }
+    if ((r = zygote_reserve_child(z)) == 0)
+        r = zygote_fork(z, s);
+    zygote_close_fds(s);
+    if (r < 0) {
+        log_error("spawn token=%llu: fork failed: %s", (unsigned long long)token, strerror(-r));
+        return zygote_send_spawned(z, token, -1, -1, ZSTEP_FORK, -r);
+    }
+    zygote_add_child(z, r, token);
+    log_debug("spawned child %d token=%llu", r, (unsigned long long)token);
+    return zygote_announce(z, r, token);
+}
+
+/* Move the SCM_RIGHTS fds of mh into s (all of them, so none leak). */
+static void zygote_collect_fds(struct msghdr *mh, struct zspawn *s)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n && s->n_fds < ZYGOTE_MAX_FDS; i++)
+            memcpy(&s->fds[s->n_fds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+    }
+}
+
+enum zrecv {
+    ZRECV_EOF,   /* the supervisor closed its end */
+    ZRECV_SPAWN, /* a SPAWN, in the struct zspawn */
+    ZRECV_NONE,  /* nothing usable (interrupted, or dropped) */
+};
+
+/* Receive one message into s (s->err set when its fds are unusable). A
+ * message that is not a SPAWN is logged and dropped with its fds: without
+ * a well-formed token there is nobody to answer. -errno on socket errors. */
+static int zygote_receive(struct zygote *z, struct zspawn *s)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * ZYGOTE_MAX_FDS)];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = &s->msg, .iov_len = sizeof(s->msg)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    memset(s, 0, sizeof(*s));
+    ssize_t n = recvmsg(z->ctl_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? ZRECV_NONE : -errno;
+    zygote_collect_fds(&mh, s);
+    if (n == 0 && s->n_fds == 0)
+        return ZRECV_EOF;
+    if ((size_t)n != sizeof(s->msg) || (mh.msg_flags & MSG_TRUNC) || s->msg.type != ZMSG_SPAWN) {
+        log_error("dropping a malformed control message (%zd bytes, type %u)",
+                  n, (size_t)n >= sizeof(uint32_t) ? s->msg.type : 0u);
+        zygote_close_fds(s);
+        return ZRECV_NONE;
+    }
+    if (mh.msg_flags & MSG_CTRUNC)
+        s->err = -EMSGSIZE;
+    return ZRECV_SPAWN;
+}
+
+/* A readable control socket: one message. 0 on EOF, 1 to go on, -errno
+ * when talking to the supervisor failed. */
+static int zygote_on_control(struct zygote *z)
+{
+    struct zspawn s;
+    int r = zygote_receive(z, &s);
+    if (r == ZRECV_SPAWN)
+        return (r = zygote_spawn(z, &s)) < 0 ? r : 1;
+    return r < 0 ? r : r != ZRECV_EOF;
+}
+
+static uint64_t timeval_us(const struct timeval *tv)
+{
+    return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
+}
+
+/* Report one reaped child; children we no longer track are dropped. */
+static int zygote_on_exit(struct zygote *z, pid_t pid, int status, const struct rusage *ru)
+{
+    uint64_t token;
+    if (!zygote_remove_child(z, pid, &token)) {
+        log_debug("reaped untracked child %d", (int)pid);
+        return 0;
+    }
+    struct zmsg_exited msg = {
+        .type = ZMSG_EXITED, .pid = pid, .token = token, .wait_status = status,
+        .utime_us = timeval_us(&ru->ru_utime), .stime_us = timeval_us(&ru->ru_stime),
+        .maxrss_kb = (uint64_t)ru->ru_maxrss};
+    log_debug("child %d token=%llu exited, status 0x%x", (int)pid,
+              (unsigned long long)token, (unsigned)status);
+    return zygote_send(z, &msg, sizeof(msg), -1);
+}
+
+/* Drain the signalfd (SIGCHLDs coalesce), then reap every dead child. */
+static int zygote_on_sigchld(struct zygote *z)
+{
+    struct signalfd_siginfo si;
+    ssize_t got;
+    while ((got = read(z->sig_fd, &si, sizeof(si))) == (ssize_t)sizeof(si))
+        ;
+    if (got < 0 && errno != EAGAIN && errno != EINTR)
+        return -errno;
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            return pid == 0 || errno == ECHILD ? 0 : -errno;
+        int r = zygote_on_exit(z, pid, status, &ru);
+        if (r < 0)
+            return r;
+    }
+}
+
+/* The supervisor is gone: no child may outlive its job's owner. */
+static void zygote_kill_children(struct zygote *z)
+{
+    for (size_t i = 0; i < z->n_children; i++)
+        (void)kill(z->children[i].pid, SIGKILL);
+    while (wait4(-1, NULL, 0, NULL) >= 0 || errno == EINTR)
+        ;
+    z->n_children = 0;
+}
+
+/* Poll the control socket and the SIGCHLD signalfd until EOF or error. */
+static int zygote_loop(struct zygote *z)
+{
+    struct pollfd pfd[2] = {{.fd = z->ctl_fd, .events = POLLIN},
+                            {.fd = z->sig_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        int r = pfd[1].revents ? zygote_on_sigchld(z) : 0;
+        if (r < 0)
+            return r;
+        if (pfd[0].revents & POLLIN)
+            r = zygote_on_control(z);
+        else if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+            r = 0;
+        else
+            r = 1;
+        if (r <= 0)
+            return r;
+    }
+}
+
+/* Everything before READY; logs the first failure. */
+static int zygote_prepare(struct zygote *z, const struct zygote_config *cfg)
+{
+    int r;
+    if ((r = zygote_check_ctl(z->ctl_fd)) < 0)
+        log_error("fd %d is not the control socket: %s", z->ctl_fd, strerror(-r));
+    else if ((r = zygote_signals(z)) < 0)
+        log_error("blocking SIGCHLD failed: %s", strerror(-r));
+    else if ((r = seccomp_policy_build(&z->filter)) < 0)
+        log_error("building the seccomp filter failed: %s", strerror(-r));
+    else if ((r = zygote_probe_seccomp(z)) < 0)
+        log_error("the kernel refuses the seccomp filter: %s", strerror(-r));
+    else if ((r = pyrun_init(cfg->modules, cfg->n_modules)) < 0)
+        log_error("python could not be initialised");
+    else if ((r = zygote_measure(z)) < 0)
+        log_error("reading /proc/self/statm failed: %s", strerror(-r));
+    return r;
+}
+
+int zygote_run(const struct zygote_config *cfg)
+{
+    struct zygote z = {.ctl_fd = ZPROTO_FD, .sig_fd = -1, .pid = getpid(),
+                       .layers = zygote_layers()};
+    int r = zygote_prepare(&z, cfg);
+    if (r == 0 && (r = zygote_send_ready(&z)) < 0)
+        log_error("sending READY failed: %s", strerror(-r));
+    if (r == 0) {
+        log_info("ready: pid %d, vm %llu kB, rss %llu kB, filter %u insns", (int)z.pid,
+                 (unsigned long long)z.base_vm_kb, (unsigned long long)z.rss_kb,
+                 (unsigned)z.filter.len);
+        r = zygote_loop(&z);
+        if (r == -EPIPE || r == -ECONNRESET)
+            r = 0; /* the supervisor went away mid-reply: same as EOF */
+        if (r < 0)
+            log_error("control socket failed: %s", strerror(-r));
+    }
+    log_debug("shutting down, killing %zu children", z.n_children);
+    zygote_kill_children(&z);
+    seccomp_policy_release(&z.filter);
+    free(z.children);
+    close_keep_errno(z.sig_fd);
+    return r;
+}
