@@ -66,6 +66,14 @@ static const struct opt_spec opt_table[] = {
          "lower-priority ones"),
     UINT("fetch-timeout-s", fetch_timeout_s, 1, 3600, 30, "S",
          "BLMOVE timeout of an idle worker"),
+    UINT("heartbeat-ms", heartbeat_ms, 100, 600000, 5000, "MS",
+         "how often the worker refreshes its heartbeat key"),
+    UINT("heartbeat-ttl-ms", heartbeat_ttl_ms, 300, 3600000, 15000, "MS",
+         "lifetime of the heartbeat key: a worker silent this long is dead"),
+    UINT("reap-ms", reap_ms, 100, 600000, 5000, "MS",
+         "how often a worker looks for dead workers to requeue their jobs"),
+    UINT("dead-max", dead_max, 1, 100000000, 10000, "N",
+         "longest the dead-job list may grow (oldest dropped)"),
     STR("log-level", log_level_name, "info", "LEVEL",
         "debug, info, warn or error"),
     STR("zygote", zygote_path, NULL, "PATH",
@@ -186,6 +194,10 @@ static int check_config(struct worker_config *c, char **ret_error)
             return fail(ret_error, "--%s %u is above --%s %u", pairs[i].def_name,
                         d, pairs[i].max_name, m);
     }
+    if (c->heartbeat_ttl_ms < 2 * c->heartbeat_ms)
+        return fail(ret_error, "--heartbeat-ttl-ms %u must be at least twice "
+                               "--heartbeat-ms %u", c->heartbeat_ttl_ms,
+                    c->heartbeat_ms);
     if (log_level_parse(c->log_level_name, &c->log_level) < 0)
         return fail(ret_error, "--log-level: '%s' is not debug, info, warn or "
                                "error", c->log_level_name);

@@ -30,6 +30,8 @@ struct worker_config {
     unsigned grace_ms;
     unsigned poll_ms;
     unsigned fetch_timeout_s;
+    unsigned heartbeat_ms, heartbeat_ttl_ms, reap_ms;
+    unsigned dead_max;
     char *log_level_name;
     enum log_level log_level;
     char *zygote_path;               /* NULL: next to the binary, then libexec */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static const char *const final_statuses[] = {
+const char *const outcome_statuses[OUTCOME_N_STATUSES] = {
     "succeeded", "failed", "rejected", "invalid", "timeout", "memory_limit",
     "output_limit", "violation", "crashed", "lost", "canceled"};
 
@@ -33,9 +33,15 @@ static const char *status_lookup(const char *const *list, size_t n,
 
 bool outcome_status_is_final(const char *status)
 {
-    return status_lookup(final_statuses,
-                         sizeof(final_statuses) / sizeof(final_statuses[0]),
-                         status, strlen(status)) != NULL;
+    return outcome_status_index(status) >= 0;
+}
+
+int outcome_status_index(const char *status)
+{
+    for (int i = 0; i < OUTCOME_N_STATUSES; i++)
+        if (strcmp(outcome_statuses[i], status) == 0)
+            return i;
+    return -1;
 }
 
 static void text_release(struct text *t)

@@ -59,8 +59,15 @@ int outcome_from_child(struct outcome *o, const char *frames, size_t len,
 int outcome_set(struct outcome *o, const char *status, const char *error_type,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* The final statuses of PROTOCOL.md, in a fixed order (for counters). */
+#define OUTCOME_N_STATUSES 11
+extern const char *const outcome_statuses[OUTCOME_N_STATUSES];
+
 /* True for the statuses that end a job (PROTOCOL.md). */
 bool outcome_status_is_final(const char *status);
+
+/* Index of a final status in outcome_statuses, or -1. */
+int outcome_status_index(const char *status);
 
 /* Frees the texts; the struct may be reused after. */
 void outcome_release(struct outcome *o);

@@ -15,7 +15,8 @@ extern const char script_start[];
 
 /* Write a job's outcome if the job is still this worker's attempt.
  * KEYS: job, processing, stats. ARGV: id, worker, attempt, ttl, status,
- *       channel, field, value, ...
+ *       channel, now_ms, field, value, ...
+ * A job with cancel_requested set ends `canceled` whatever the child did.
  * Returns "ok", "gone", "notmine" or "notrunning". */
 extern const char script_finish[];
 
@@ -26,6 +27,23 @@ extern const char script_finish[];
  *       the ones after), ids...
  * Returns {requeued, lost, dropped}. */
 extern const char script_requeue[];
+
+/* The reaper: under the lock (SET NX PX), requeue the processing lists of
+ * registered workers whose heartbeat key is gone, deregister them, and
+ * trim the dead list by count and by age (ids whose hash has expired).
+ * KEYS: workers, lock, dead, stats. ARGV: prefix, me, lock_ms, now_ms,
+ *       default queue, dead_max.
+ * Returns nil (another worker holds the lock) or {requeued, lost, dropped,
+ * workers reaped}. */
+extern const char script_reap[];
+
+/* Register and refresh this worker's heartbeat hash in one step.
+ * KEYS: workers, worker key. ARGV: worker id, ttl_ms, field, value, ... */
+extern const char script_heartbeat[];
+
+/* Leave the registry on a clean exit.
+ * KEYS: workers, worker key, processing. ARGV: worker id. */
+extern const char script_deregister[];
 
 /* Take one id from the first non-empty queue, without blocking (a worker
  * with several queues, in priority order).

@@ -65,6 +65,7 @@ static void slot_reset(struct slot *slot)
     slot->pid = 0;
     slot->spawned = slot->exited = false;
     slot->kill_reason = KILL_NONE;
+    slot->cancel_requested = false;
     slot->state = SLOT_FREE;
     supervisor_slot_freed(slot->sup);
 }
@@ -102,6 +103,9 @@ static void on_finish_reply(redisAsyncContext *ac, void *r, void *privdata)
                  o->memory_kb, o->error_type.data ? " error_type=" : "",
                  o->error_type.data ? o->error_type.data : "");
         slot->sup->jobs_done++;
+        int k = outcome_status_index(o->status);
+        if (k >= 0)
+            slot->sup->done[k]++;
     } else {
         log_warn("job=%s outcome '%s' not written: %s", slot->id,
                  slot->outcome.status,
@@ -155,7 +159,7 @@ static void slot_finish(struct slot *slot)
     snprintf(finished, sizeof(finished), "%" PRId64, now_wall_ms());
     const char *head[] = {"EVAL", script_finish, "3", key, s->processing_key,
                           s->stats_key, slot->id, s->cfg->worker_id,
-                          slot->attempt, ttl, o->status, channel};
+                          slot->attempt, ttl, o->status, channel, finished};
     for (size_t i = 0; i < ARRAY_SIZE(head); i++) {
         argv[argc] = head[i];
         lens[argc++] = strlen(head[i]);
@@ -431,6 +435,8 @@ void slot_on_spawned(struct slot *slot, const struct zmsg_spawned *m, int pidfd)
     }
     slot->pid = m->pid;
     slot->pidfd = pidfd;
+    if (slot->cancel_requested && slot->kill_reason == KILL_NONE)
+        slot->kill_reason = KILL_CANCELED;
     if (slot->kill_reason != KILL_NONE)
         slot_kill(slot, slot->kill_reason);
 }

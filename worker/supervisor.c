@@ -90,7 +90,7 @@ static void on_fetch_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct supervisor *s = privdata;
     redisReply *reply = r;
-    const char *queue = s->cfg->queues[0];
+    const char *queue = s->cfg->queues[s->fetch_queue];
     s->fetch_outstanding = false;
     if (s->freeing)
         return;
@@ -124,27 +124,40 @@ static void on_fetch_reply(redisAsyncContext *ac, void *r, void *privdata)
     maybe_exit(s);
 }
 
+/* The queues not paused, in priority order; returns how many. */
+static size_t active_queues(const struct supervisor *s, size_t idx[])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->cfg->n_queues; i++)
+        if (!s->paused[i])
+            idx[n++] = i;
+    return n;
+}
+
 /* One BLMOVE at a time (so CLIENT UNBLOCK can always interrupt it), issued
  * only while a slot is free: a worker never hoards jobs. */
 static void maybe_fetch(struct supervisor *s)
 {
     const struct worker_config *c = s->cfg;
+    size_t idx[CONFIG_MAX_QUEUES];
+    size_t n = active_queues(s, idx);
     if (s->stopping || s->fetch_outstanding || s->recover_pending ||
-        s->recover_outstanding || !s->zygote_up ||
+        s->recover_outstanding || !s->zygote_up || n == 0 ||
         evtimer_pending(s->fetch_retry, NULL) || !redis_conn_is_up(s->cmd) ||
         !redis_conn_is_up(s->fetch) || supervisor_busy(s) >= s->n_slots)
         return;
     char timeout[32];
     int r;
-    if (c->n_queues == 1 || s->fetch_block_next) {
+    if (n == 1 || s->fetch_block_next) {
         /* One queue: block on it. Several, all found empty: block on the
          * first for poll_ms, then look at all of them again. */
-        if (c->n_queues == 1)
+        if (n == 1)
             snprintf(timeout, sizeof(timeout), "%u", c->fetch_timeout_s);
         else
             snprintf(timeout, sizeof(timeout), "%.3f", c->poll_ms / 1000.0);
-        const char *argv[] = {"BLMOVE", s->queue_keys[0], s->processing_key,
+        const char *argv[] = {"BLMOVE", s->queue_keys[idx[0]], s->processing_key,
                               "RIGHT", "LEFT", timeout};
+        s->fetch_queue = idx[0];
         r = redis_conn_command(s->fetch, on_fetch_reply, s, 6, argv, NULL);
     } else {
         /* Several queues: take from the first non-empty one in priority
@@ -152,19 +165,40 @@ static void maybe_fetch(struct supervisor *s)
         const char *argv[4 + CONFIG_MAX_QUEUES * 2];
         char nkeys[8];
         int argc = 0;
-        snprintf(nkeys, sizeof(nkeys), "%zu", c->n_queues + 1);
+        snprintf(nkeys, sizeof(nkeys), "%zu", n + 1);
         argv[argc++] = "EVAL";
         argv[argc++] = script_take;
         argv[argc++] = nkeys;
         argv[argc++] = s->processing_key;
-        for (size_t i = 0; i < c->n_queues; i++)
-            argv[argc++] = s->queue_keys[i];
-        for (size_t i = 0; i < c->n_queues; i++)
-            argv[argc++] = c->queues[i];
+        for (size_t i = 0; i < n; i++)
+            argv[argc++] = s->queue_keys[idx[i]];
+        for (size_t i = 0; i < n; i++)
+            argv[argc++] = c->queues[idx[i]];
         r = redis_conn_command(s->fetch, on_fetch_reply, s, argc, argv, NULL);
     }
     if (r == 0)
         s->fetch_outstanding = true;
+}
+
+/* Interrupt a blocked BLMOVE (pause, stop, recovery): CLIENT UNBLOCK makes
+ * it return nil at once; retried until the reply is in, since the UNBLOCK
+ * can reach Redis before the BLMOVE does. */
+void supervisor_unblock_fetch(struct supervisor *s)
+{
+    if (!s->fetch_outstanding || !redis_conn_is_up(s->cmd))
+        return;
+    long long id = redis_conn_client_id(s->fetch);
+    char idbuf[24];
+    snprintf(idbuf, sizeof(idbuf), "%lld", id);
+    const char *argv[] = {"CLIENT", "UNBLOCK", idbuf};
+    if (id >= 0)
+        (void)redis_conn_command(s->cmd, NULL, NULL, 3, argv, NULL);
+    add_timer_ms(s->unblock_retry, UNBLOCK_RETRY_MS);
+}
+
+void supervisor_kick(struct supervisor *s)
+{
+    maybe_fetch(s);
 }
 
 static void on_fetch_retry(evutil_socket_t fd, short what, void *arg)
@@ -208,13 +242,7 @@ static void maybe_recover(struct supervisor *s)
         !redis_conn_is_up(s->cmd))
         return;
     if (s->fetch_outstanding) {
-        long long id = redis_conn_client_id(s->fetch);
-        char idbuf[24];
-        snprintf(idbuf, sizeof(idbuf), "%lld", id);
-        const char *argv[] = {"CLIENT", "UNBLOCK", idbuf};
-        if (id >= 0)
-            (void)redis_conn_command(s->cmd, NULL, NULL, 3, argv, NULL);
-        add_timer_ms(s->unblock_retry, UNBLOCK_RETRY_MS);
+        supervisor_unblock_fetch(s);
         return;
     }
     const char *argv[6 + CONFIG_MAX_SLOTS];
@@ -235,14 +263,17 @@ static void maybe_recover(struct supervisor *s)
     }
 }
 
+/* Keep unblocking while someone needs the BLMOVE back: a recovery, a stop
+ * or a queue that was paused under it. */
 static void on_unblock_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct supervisor *s = arg;
-    maybe_recover(s);
-    if (s->stopping && s->fetch_outstanding && !s->recover_pending) {
-        s->recover_pending = true; /* also unblocks */
-        maybe_recover(s);
-    }
+    size_t idx[CONFIG_MAX_QUEUES];
+    if (!s->fetch_outstanding)
+        return;
+    if (s->recover_pending || s->stopping || s->paused[s->fetch_queue] ||
+        active_queues(s, idx) == 0)
+        supervisor_unblock_fetch(s);
 }
 
 static void on_held_retry(evutil_socket_t fd, short what, void *arg)
@@ -263,10 +294,14 @@ static void on_held_retry(evutil_socket_t fd, short what, void *arg)
 static void on_redis_state(void *userdata, bool up)
 {
     struct supervisor *s = userdata;
+    if (s->freeing)
+        return;
     if (!up) {
         s->recover_pending = true;
+        s->reconnects++;
         return;
     }
+    registry_beat(s);
     if (!redis_conn_is_up(s->cmd))
         return;
     for (unsigned i = 0; i < s->n_slots; i++)
@@ -369,8 +404,10 @@ static void maybe_exit(struct supervisor *s)
             return;
         log_warn("Redis is down at exit; ids left on '%s' will be recovered "
                  "by the next start", s->processing_key);
+        event_base_loopbreak(s->base);
+        return;
     }
-    event_base_loopbreak(s->base);
+    registry_leave_and_stop(s);
 }
 
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
@@ -402,10 +439,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     log_info("signal %d: draining (%u running, grace %u ms)", (int)sig,
              supervisor_busy(s), s->cfg->grace_ms);
     add_timer_ms(s->grace_timer, s->cfg->grace_ms);
-    if (s->fetch_outstanding) {
-        s->recover_pending = true; /* unblocks the BLMOVE */
-        maybe_recover(s);
-    }
+    supervisor_unblock_fetch(s);
     maybe_exit(s);
 }
 
@@ -489,7 +523,8 @@ struct supervisor *supervisor_new(const struct worker_config *cfg,
             goto fail;
     if ((r = make_keys(s)) < 0 || (r = make_events(s)) < 0 ||
         (r = zygote_attach(zygote, s->base, &zygote_events, s)) < 0 ||
-        (r = make_connections(s, url)) < 0)
+        (r = make_connections(s, url)) < 0 || (r = registry_init(s)) < 0 ||
+        (r = control_init(s, url)) < 0)
         goto fail;
     return s;
 fail:
@@ -522,6 +557,8 @@ void supervisor_free(struct supervisor *s)
     s->freeing = true;
     redis_conn_free(s->fetch);
     redis_conn_free(s->cmd);
+    control_release(s);
+    registry_release(s);
     for (unsigned i = 0; s->slots && i < s->n_slots; i++)
         slot_release(&s->slots[i]);
     free(s->slots);

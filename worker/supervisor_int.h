@@ -70,6 +70,7 @@ struct slot {
     int64_t spawn_at_us;     /* monotonic */
     int64_t started_at_ms;   /* wall clock */
     struct outcome outcome;
+    bool cancel_requested;   /* kill as soon as there is a child */
 };
 
 struct supervisor {
@@ -78,6 +79,7 @@ struct supervisor {
     struct job_policy policy;
     struct redis_conn *fetch;   /* only blocking BLMOVEs */
     struct redis_conn *cmd;     /* everything else */
+    struct redis_conn *sub;     /* SUBSCRIBE to cancel and control */
     struct zygote *zygote;
     const char *zygote_path;
     char *const *zygote_args;
@@ -89,7 +91,8 @@ struct supervisor {
     unsigned n_slots;
     uint64_t generation;
     bool fetch_outstanding;
-    bool fetch_block_next;      /* several queues, all empty: block next */
+    bool fetch_block_next;
+    size_t fetch_queue;         /* index of the queue being BLMOVEd */      /* several queues, all empty: block next */
     bool freeing;
     bool recover_pending;       /* our processing list may hold orphans */
     bool recover_outstanding;
@@ -104,8 +107,31 @@ struct supervisor {
     struct event *sig_term, *sig_int, *sig_chld;
     char *processing_key, *stats_key, *dead_key;
     char *queue_keys[CONFIG_MAX_QUEUES];
+    bool paused[CONFIG_MAX_QUEUES];
+    char *worker_key, *workers_key, *reaper_key, *paused_key;
+    char *cancel_channel, *control_channel;
+    struct event *heartbeat_timer, *reap_timer;
+    bool deregister_outstanding;
+    int64_t started_at_ms;
     uint64_t jobs_done;
+    uint64_t done[OUTCOME_N_STATUSES]; /* outcomes written, by status */
+    uint64_t reconnects, jobs_reaped, workers_reaped;
 };
+
+/* registry.c: heartbeat, reaper, deregistration */
+int registry_init(struct supervisor *s);
+void registry_beat(struct supervisor *s);
+/* Leave the registry, then break the loop (at once if Redis is down). */
+void registry_leave_and_stop(struct supervisor *s);
+void registry_release(struct supervisor *s);
+
+/* control.c: cancel and pause messages */
+int control_init(struct supervisor *s, const struct redis_url *url);
+void control_release(struct supervisor *s);
+
+/* supervisor.c, for control.c */
+void supervisor_unblock_fetch(struct supervisor *s);
+void supervisor_kick(struct supervisor *s);
 
 /* slot.c */
 void slot_take(struct slot *slot, const char *id, size_t id_len,
