@@ -113,7 +113,8 @@ class Worker:
                                      env=full_env, start_new_session=True)
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
