@@ -35,10 +35,13 @@ DEFAULT_MODULES = (
     "dataclasses", "enum", "typing", "numbers",
 )
 
-# Imported lazily by allowlisted modules on first use (time.strptime and
-# datetime.strptime import _strptime); after seccomp that import would have
-# to open a file, so it happens here.
-LAZY_DEPENDENCIES = ("_strptime",)
+# Imported by C code of allowlisted modules on use (time.strptime and
+# datetime.strptime import _strptime, datetime.timetuple() imports time).
+# After seccomp an import from disk would be a violation, so they are loaded
+# here; and since C code imports through the job's own __import__, the
+# runtime importer lets these through although the job's source may not
+# name them (the static check still refuses `import _strptime`).
+IMPLICIT_MODULES = ("_strptime", "time", "copyreg")
 
 # Codecs a job may name in str.encode/bytes.decode; the codec registry
 # imports encodings.<name> on first lookup, so look them up now.
@@ -66,10 +69,12 @@ class ForbiddenImport(ImportError):
 
 class _State:
     allowed = frozenset()   # top-level module names a job may import
+    implicit = frozenset()  # modules C code may import on a job's behalf
     allowed_text = ""       # the same, for messages
     modules = {}            # importable name -> module, fixed at init()
     builtins = {}           # the job's __builtins__
     forbidden = None        # first forbidden import tried at run time
+    compiling = False       # inside _compile(): CPython must not open files
     memory_frames = []      # prebuilt outcome for a MemoryError
 
 
@@ -108,10 +113,12 @@ def _warm_caches(allowed):
 
 
 def _snapshot_modules(allowed):
-    """The modules a job may import: allowlisted packages and whichever of
-    their submodules are loaded now. Nothing else is ever loaded later."""
+    """The modules a job may import: allowlisted packages, whichever of
+    their submodules are loaded now, and the implicit ones. Nothing else is
+    ever loaded later."""
     return {name: mod for name, mod in list(sys.modules.items())
-            if mod is not None and name.partition(".")[0] in allowed}
+            if mod is not None and (name.partition(".")[0] in allowed
+                                    or name in IMPLICIT_MODULES)}
 
 
 def _make_builtins():
@@ -133,12 +140,13 @@ def init(allowed=None):
     """Import the allowlist, warm caches, build the job environment and
     freeze the heap so forked children share it without GC churn."""
     names = tuple(DEFAULT_MODULES if allowed is None else allowed)
-    for name in names + LAZY_DEPENDENCIES:
+    for name in names + IMPLICIT_MODULES:
         __import__(name)
     for name in WARM_CODECS:
         codecs.lookup(name)
     _State.allowed = frozenset(n.partition(".")[0] for n in names)
     _State.allowed_text = ", ".join(sorted(_State.allowed))
+    _State.implicit = frozenset(IMPLICIT_MODULES)
     _warm_caches(_State.allowed)
     _State.modules = _snapshot_modules(_State.allowed)
     _State.builtins = _make_builtins()
@@ -147,12 +155,23 @@ def init(allowed=None):
     warnings.simplefilter("ignore")
     # The default hook prints tracebacks with source lines from disk.
     sys.unraisablehook = _ignore_unraisable
+    sys.addaudithook(_audit)
     gc.collect()
     gc.freeze()
 
 
 def _ignore_unraisable(unraisable):
     """Exceptions in __del__ and the like go nowhere: there is no stderr."""
+
+
+def _audit(event, args):
+    """While a job compiles, refuse CPython's own attempts to open files:
+    on a SyntaxError the parser and compiler try to reread the offending
+    line from a file named like the code ("<job>"), which seccomp would
+    report as a violation. Refused, they fall back to the source in memory.
+    Outside compilation, opens go on to the filter and count as violations."""
+    if event == "open" and _State.compiling:
+        raise PermissionError("no files while compiling a job")
 
 
 # --- after fork, in the job child (before seccomp) ------------------------
@@ -179,7 +198,8 @@ def _forbidden_message(name, lineno=None):
 
 def _safe_import(name, globals=None, locals=None, fromlist=(), level=0):
     """__import__ for jobs: only modules loaded at init, never a file."""
-    if level != 0 or not isinstance(name, str) or not _is_allowed(name):
+    if (level != 0 or not isinstance(name, str)
+            or not (_is_allowed(name) or name in _State.implicit)):
         shown = ("." * level if isinstance(level, int) else "") + str(name)
         if _State.forbidden is None:
             _State.forbidden = shown
@@ -408,6 +428,7 @@ def _inputs(code, function, args, kwargs, calls):
 
 def _compile(source):
     """Parse, check imports, compile; failures are `rejected`."""
+    _State.compiling = True
     try:
         tree = ast.parse(source, JOB_FILE)
         _check_imports(tree)
@@ -418,6 +439,8 @@ def _compile(source):
     except (ValueError, RecursionError) as exc:  # NUL bytes, deep nesting
         raise _Outcome("rejected", error_type="SyntaxError",
                        error=_safe_str(exc)) from None
+    finally:
+        _State.compiling = False
 
 
 def _run_user(fn, *args, **kwargs):
