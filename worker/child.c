@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -32,6 +33,14 @@ struct child {
     const struct child_params *p;
     int result_fd;
 };
+
+_Noreturn void child_exit(int code)
+{
+#ifdef __SANITIZE_ADDRESS__
+    syscall(SYS_exit_group, code);
+#endif
+    _exit(code);
+}
 
 /* Decimal text of v into buf (at least 21 bytes); returns the length.
  * Async-signal-safe: the SIGSYS handler uses it. */
@@ -87,7 +96,7 @@ _Noreturn static void child_fail(const struct child *c, int step, int err)
     payload[n++] = ' ';
     n += fmt_int(payload + n, err);
     write_small_frame(c->result_fd, FRAME_OUT_SANDBOX_ERROR, payload, n);
-    _exit(ZEXIT_SANDBOX);
+    child_exit(ZEXIT_SANDBOX);
 }
 
 static void child_step(const struct child *c, int step, int ret)
@@ -202,7 +211,7 @@ static void child_on_sigsys(int sig, siginfo_t *si, void *ucontext)
     payload[n++] = ' ';
     n += fmt_int(payload + n, (long long)si->si_arch);
     write_small_frame(STDOUT_FILENO, FRAME_OUT_VIOLATION, payload, n);
-    _exit(ZEXIT_VIOLATION);
+    child_exit(ZEXIT_VIOLATION);
 }
 
 /* The job cannot change it later: rt_sigaction is not in the filter, and
@@ -311,10 +320,10 @@ _Noreturn static void child_serve_job(void)
     if (r == 0)
         r = buf_append_frame(&out, FRAME_OUT_END, NULL, 0);
     if (r == -ENOMEM)
-        _exit(ZEXIT_NOMEM);
+        child_exit(ZEXIT_NOMEM);
     if (r < 0 || write_all(STDOUT_FILENO, out.data, out.len) < 0)
-        _exit(ZEXIT_INTERNAL);
-    _exit(ZEXIT_OK);
+        child_exit(ZEXIT_INTERNAL);
+    child_exit(ZEXIT_OK);
 }
 
 _Noreturn void child_run(const struct child_params *params)

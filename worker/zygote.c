@@ -90,7 +90,7 @@ static int zygote_probe_seccomp(const struct zygote *z)
         int r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
         if (r == 0)
             r = seccomp_policy_load(&z->filter);
-        _exit(r < 0 ? (-r & 0x7f) : 0);
+        child_exit(r < 0 ? (-r & 0x7f) : 0);
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)

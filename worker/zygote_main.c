@@ -18,6 +18,16 @@
 
 #define MAX_MODULES 256
 
+#ifdef __SANITIZE_ADDRESS__
+/* CPython is never finalised (nothing would be gained before exit), so
+ * its allocations are not leaks; ours are still reported. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libpython3.11.so\n";
+}
+#endif
+
 struct options {
     enum log_level level;
     const char *modules[MAX_MODULES];

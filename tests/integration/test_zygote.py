@@ -65,8 +65,9 @@ def test_ready_fields(zygote):
     assert r["pid"] == zygote.pid
     for layer in (zp.ZLAYER_SECCOMP, zp.ZLAYER_RLIMITS, zp.ZLAYER_NO_NEW_PRIVS):
         assert r["layers"] & layer
-    assert 1000 < r["base_vm_kb"] < 1 << 30
     assert 1000 < r["rss_kb"] <= r["base_vm_kb"]
+    if r["layers"] & zp.ZLAYER_MEMORY_RLIMIT:  # not under ASan (shadow memory)
+        assert r["base_vm_kb"] < 1 << 20
     assert r["python_version"].startswith("3.11.")
 
 
