@@ -238,7 +238,7 @@ static int parse_argv(int argc, char **argv, struct worker_config *c,
                                           : required_argument,
                                       NULL, (int)i + 256};
     longopts[N] = (struct option){0};
-    optind = 1;
+    optind = 0; /* 0, not 1: a full reset of glibc's getopt state */
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -246,6 +246,9 @@ static int parse_argv(int argc, char **argv, struct worker_config *c,
             c->help = true;
             continue;
         }
+        if ((ch == '?' || ch == ':') && optopt > 0 && optopt < 256)
+            return fail(ret_error, "unknown or incomplete option '-%c' (see "
+                                   "--help)", optopt);
         if (ch < 256 || ch >= 256 + N)
             return fail(ret_error, "unknown or incomplete option '%s' (see "
                                    "--help)", argv[optind - 1]);

@@ -75,9 +75,12 @@ int job_limit_clamp(const char *text, size_t len, unsigned def, unsigned max,
     return 0;
 }
 
-/* Depth of nesting, stopping early once over the cap. */
+/* Levels of arrays and objects (a scalar adds none), stopping early once
+ * over the cap. */
 static int json_depth(const json_t *v, int depth)
 {
+    if (!json_is_array(v) && !json_is_object(v))
+        return depth - 1;
     if (depth > JOB_JSON_MAX_DEPTH)
         return depth;
     int max = depth;
@@ -117,8 +120,51 @@ static bool calls_items_are_arrays(const json_t *calls)
     return true;
 }
 
+/* A copy of JSON text with every number token outside strings replaced by
+ * 0: jansson cannot hold numbers beyond a double, Python can, and only the
+ * structure matters here. NULL when out of memory. */
+static char *json_numbers_zeroed(const char *text, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    bool in_string = false, escaped = false;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            while (i + 1 < len && strchr("0123456789+-.eE", text[i + 1]))
+                i++;
+            c = '0';
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* jansson's parse, retried with numbers zeroed when a number overflowed. */
+static json_t *json_parse(const char *text, size_t len, json_error_t *err)
+{
+    const size_t flags = JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL;
+    json_t *v = json_loadb(text, len, flags, err);
+    if (v || !strstr(err->text, "overflow"))
+        return v;
+    char *zeroed = json_numbers_zeroed(text, len);
+    if (!zeroed)
+        return NULL;
+    v = json_loadb(zeroed, strlen(zeroed), flags, err);
+    free(zeroed);
+    return v;
+}
+
 /* Parse a JSON field and check its type; on success *ret is a copy of the
- * text. Integers are decoded as reals so big Python ints stay valid. */
+ * text (the child parses it again with Python's json, big ints and all). */
 static int json_field(const struct job_field *f, const struct job_policy *p,
                       const char *what, json_type want, char **ret,
                       size_t *ret_len, char **ret_error)
@@ -127,8 +173,7 @@ static int json_field(const struct job_field *f, const struct job_policy *p,
     if (f->len > p->args_max_bytes)
         return invalid(ret_error, "'%s' is %zu bytes, over the %zu byte cap",
                        what, f->len, p->args_max_bytes);
-    json_t *v = json_loadb(f->value, f->len,
-                           JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
+    json_t *v = json_parse(f->value, f->len, &err);
     if (!v)
         return invalid(ret_error, "'%s' is not valid JSON: %s (at %d:%d)", what,
                        err.text, err.line, err.column);

@@ -43,9 +43,9 @@ struct job {
     char *code;
     size_t code_len;
     char *function;
-    char *args;   /* JSON array text; "[]" when absent */
+    char *args;   /* JSON array text; "[]" when absent; NULL for a batch */
     size_t args_len;
-    char *kwargs; /* JSON object text; "{}" when absent */
+    char *kwargs; /* JSON object text; "{}" when absent; NULL for a batch */
     size_t kwargs_len;
     char *calls;  /* JSON array-of-arrays text, or NULL (not a batch) */
     size_t calls_len;

@@ -2,23 +2,26 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 int parse_u64(const char *s, size_t len, uint64_t min, uint64_t max,
               uint64_t *ret)
 {
     uint64_t v = 0;
-    if (len == 0 || len > 20)
-        return len == 0 ? -EINVAL : -ERANGE;
+    if (len == 0)
+        return -EINVAL;
+    bool overflow = false;
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
             return -EINVAL;
         unsigned d = (unsigned)(s[i] - '0');
         if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
+            overflow = true;
+        else
+            v = v * 10 + d;
     }
-    if (v < min || v > max)
+    if (overflow || v < min || v > max)
         return -ERANGE;
     *ret = v;
     return 0;

@@ -4,6 +4,7 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,22 +17,36 @@ void redis_url_release(struct redis_url *url)
     memset(url, 0, sizeof(*url));
 }
 
-/* Split "[user]:password@" off the front of rest; returns the remainder. */
-static const char *parse_userinfo(const char *rest, struct redis_url *u)
+/* Split "[user]:password@" off the front of rest into u; *ret_rest is what
+ * follows. The password may itself contain '@', so for TCP the last '@'
+ * ends it (a host never contains one) and for a socket the last "@/".
+ * -ENOMEM when a copy fails (never connect silently without the password). */
+static int parse_userinfo(const char *rest, bool unix_path, struct redis_url *u,
+                          const char **ret_rest)
 {
-    const char *at = strchr(rest, '@');
-    const char *slash = strchr(rest, '/');
-    if (!at || (slash && slash < at))
-        return rest;
+    const char *at = NULL;
+    *ret_rest = rest;
+    if (unix_path) {
+        for (const char *p = strstr(rest, "@/"); p; p = strstr(p + 1, "@/"))
+            at = p;
+        if (rest[0] == '/')
+            at = NULL;
+    } else {
+        at = strrchr(rest, '@');
+    }
+    if (!at)
+        return 0;
     const char *colon = memchr(rest, ':', (size_t)(at - rest));
     if (colon) {
-        if (colon > rest)
-            u->user = strndup(rest, (size_t)(colon - rest));
-        u->password = strndup(colon + 1, (size_t)(at - colon - 1));
-    } else {
-        u->password = strndup(rest, (size_t)(at - rest));
+        if (colon > rest && !(u->user = strndup(rest, (size_t)(colon - rest))))
+            return -ENOMEM;
+        if (!(u->password = strndup(colon + 1, (size_t)(at - colon - 1))))
+            return -ENOMEM;
+    } else if (!(u->password = strndup(rest, (size_t)(at - rest)))) {
+        return -ENOMEM;
     }
-    return at + 1;
+    *ret_rest = at + 1;
+    return 0;
 }
 
 static int parse_tcp(const char *rest, struct redis_url *u, const char **err)
@@ -83,10 +98,15 @@ int redis_url_parse(const char *url, struct redis_url *ret,
 {
     struct redis_url u = {0};
     int r;
+    const char *rest;
     if (strncmp(url, "redis://", 8) == 0) {
-        r = parse_tcp(parse_userinfo(url + 8, &u), &u, ret_error);
+        r = parse_userinfo(url + 8, false, &u, &rest);
+        if (r == 0)
+            r = parse_tcp(rest, &u, ret_error);
     } else if (strncmp(url, "unix://", 7) == 0) {
-        r = parse_unix(parse_userinfo(url + 7, &u), &u, ret_error);
+        r = parse_userinfo(url + 7, true, &u, &rest);
+        if (r == 0)
+            r = parse_unix(rest, &u, ret_error);
     } else {
         *ret_error = "must start with redis:// or unix://";
         r = -EINVAL;

@@ -556,7 +556,7 @@ TEST(help_lists_every_flag)
  * the message names the wrong thing: "unknown or incomplete option
  * 'sandq-worker'". getopt's optopt holds the offending character. Forked:
  * the failed parse leaves getopt in the middle of "-xh". */
-TEST_FORK(bug_unknown_short_option_in_cluster_named)
+TEST_FORK(regression_unknown_short_option_in_cluster_named)
 {
     CFG_FAIL("'-x'", "-xh");
 }
@@ -567,7 +567,7 @@ TEST_FORK(bug_unknown_short_option_in_cluster_named)
  * argv strings, and the next config_parse() reads them first: a
  * use-after-free when they are gone, a stray option and a skipped argument
  * when their memory has been reused (simulated here by overwriting it). */
-TEST_FORK(bug_reparse_after_short_option)
+TEST_FORK(regression_reparse_after_short_option)
 {
     char store[8] = "-h";
     char prog[] = "sandq-worker", slots[] = "--slots", three[] = "3";

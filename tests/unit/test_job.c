@@ -439,7 +439,7 @@ TEST(json_too_deep_rejected)
 /* BUG (common/job.c:83-98, json_depth): a scalar leaf counts as one more
  * level, so 64 nested arrays are accepted when empty but refused as
  * "nested deeper than 64 levels" as soon as the innermost holds a value. */
-TEST(bug_json_depth_scalar_leaf_is_not_a_level)
+TEST(regression_json_depth_scalar_leaf_is_not_a_level)
 {
     struct job *job;
     char *a = nested("[", "1", "]", JOB_JSON_MAX_DEPTH);
@@ -465,7 +465,7 @@ TEST(big_ints_accepted)
  * Python ints stay valid", but an integer above ~1.8e308 overflows the
  * double and jansson refuses the whole text ("real number overflow"): a
  * producer can send json.dumps(10**400), yet the job ends `invalid`. */
-TEST(bug_huge_int_accepted)
+TEST(regression_huge_int_accepted)
 {
     char args[404];
     args[0] = '[';

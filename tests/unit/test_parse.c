@@ -95,7 +95,7 @@ TEST(u64_leading_zeros)
 /* BUG (common/parse.c:11-12): the "len > 20" shortcut returns -ERANGE
  * before looking at the bytes, so a syntax error longer than 20 bytes is
  * reported as out of range, against parse.h ("-EINVAL on syntax"). */
-TEST(bug_u64_long_garbage_is_einval)
+TEST(regression_u64_long_garbage_is_einval)
 {
     uint64_t v;
     CHECK_EQ_INT(u64("abcdefghijklmnopqrstuvwxyz", 0, UINT64_MAX, &v), -EINVAL);
@@ -104,7 +104,7 @@ TEST(bug_u64_long_garbage_is_einval)
 
 /* BUG (common/parse.c:11-12): the same shortcut rejects an in-range value
  * written with more than 20 digits, while "007" is accepted. */
-TEST(bug_u64_zero_padded_in_range)
+TEST(regression_u64_zero_padded_in_range)
 {
     uint64_t v;
     CHECK_EQ_INT(u64("000000000000000000000042", 0, 100, &v), 0);

@@ -231,7 +231,7 @@ TEST(release_twice_and_zeroed)
  * "p" and host "ss@db", and the worker then logs part of the password as
  * the host it failed to reach. redis-py and urllib split at the last '@'
  * of the authority; refusing a host with '@' would also do. */
-TEST(bug_password_with_at_sign)
+TEST(regression_password_with_at_sign)
 {
     struct redis_url u;
     const char *err = NULL;
