@@ -34,6 +34,8 @@ struct child {
     int result_fd;
 };
 
+/* See child.h: the raw exit_group under ASan keeps LeakSanitizer (and
+ * its refused system calls) out of a sandboxed child. */
 _Noreturn void child_exit(int code)
 {
 #ifdef __SANITIZE_ADDRESS__
@@ -131,10 +133,10 @@ static int child_reset_signals(void)
     return 0;
 }
 
-/* Job pipe to 0, result pipe to 1, nothing else open, no environment
- * but TZ.
- * Both are first copied above 2 so neither dup2() can clobber the other,
- * whatever numbers they arrived with. */
+/* Job pipe to 0, result pipe to 1, nothing else open (the control socket
+ * included), no environment but TZ. Both pipes are first copied above 2
+ * so neither dup2() can clobber the other, whatever numbers they arrived
+ * with. */
 static int child_setup_fds(struct child *c)
 {
     int job = fcntl(c->p->job_fd, F_DUPFD_CLOEXEC, 3);

@@ -68,10 +68,14 @@ static int zygote_check_ctl(int fd)
     return fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ? -errno : 0;
 }
 
-/* SIGCHLD becomes an event on a signalfd; the loop never runs handlers. */
+/* SIGCHLD becomes an event on a signalfd; the loop never runs handlers.
+ * SIGPIPE is ignored so a closed stderr cannot kill the zygote (sends use
+ * MSG_NOSIGNAL anyway); children reset both. */
 static int zygote_signals(struct zygote *z)
 {
     sigset_t set;
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        return -errno;
     if (sigemptyset(&set) < 0 || sigaddset(&set, SIGCHLD) < 0 ||
         sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -errno;
@@ -80,7 +84,9 @@ static int zygote_signals(struct zygote *z)
 }
 
 /* Load the filter in a throwaway child: if the kernel refuses it, every
- * job would fail, so refuse to start instead (fail closed, loudly). */
+ * job would fail, so refuse to start instead (fail closed, loudly). The
+ * child exits with the errno of the failed step; a signal means a call
+ * after loading (just exit_group) was refused. */
 static int zygote_probe_seccomp(const struct zygote *z)
 {
     pid_t pid = fork();
@@ -96,9 +102,10 @@ static int zygote_probe_seccomp(const struct zygote *z)
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return -errno;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    return WIFEXITED(status) ? -WEXITSTATUS(status) : -ECHILD;
+    if (WIFEXITED(status))
+        return -WEXITSTATUS(status);
+    log_error("the seccomp probe child died by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return -EPERM;
 }
 
 /* Address space and RSS now, from /proc/self/statm (pages). */
@@ -116,6 +123,8 @@ static int zygote_measure(struct zygote *z)
     if (sscanf(text, "%llu %llu", &size, &resident) != 2)
         return -EIO;
     long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+    if (page_kb <= 0)
+        return -EINVAL;
     z->base_vm_kb = size * (unsigned long long)page_kb;
     z->rss_kb = resident * (unsigned long long)page_kb;
     return 0;
@@ -293,15 +302,25 @@ static int zygote_spawn(struct zygote *z, struct zspawn *s)
     return zygote_announce(z, r, token);
 }
 
-/* Move the SCM_RIGHTS fds of mh into s (all of them, so none leak). */
+/* Move the SCM_RIGHTS fds of mh into s; any beyond ZYGOTE_MAX_FDS (the
+ * control buffer cannot hold that many, but still) are closed, and the
+ * message marked unusable. */
 static void zygote_collect_fds(struct msghdr *mh, struct zspawn *s)
 {
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
         size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n && s->n_fds < ZYGOTE_MAX_FDS; i++)
-            memcpy(&s->fds[s->n_fds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (s->n_fds < ZYGOTE_MAX_FDS) {
+                s->fds[s->n_fds++] = fd;
+                continue;
+            }
+            close_keep_errno(fd);
+            s->err = -EMSGSIZE;
+        }
     }
 }
 
@@ -336,7 +355,7 @@ static int zygote_receive(struct zygote *z, struct zspawn *s)
         zygote_close_fds(s);
         return ZRECV_NONE;
     }
-    if (mh.msg_flags & MSG_CTRUNC)
+    if (mh.msg_flags & MSG_CTRUNC) /* the kernel dropped fds: too many */
         s->err = -EMSGSIZE;
     return ZRECV_SPAWN;
 }

@@ -398,6 +398,13 @@ def test_spawn_with_wrong_fds_fails_cleanly(zygote):
         socket.send_fds(zygote.sock, [zp.pack_spawn(9002)], [w, r])
         spawned = zp.unpack_spawned(zygote.recv_type(zp.ZMSG_SPAWNED, 9002)[0])
         assert spawned["pid"] == -1 and spawned["err_step"] == zp.ZSTEP["fds"]
+        # three fds
+        socket.send_fds(zygote.sock, [zp.pack_spawn(9003)], [r, w, r])
+        spawned = zp.unpack_spawned(zygote.recv_type(zp.ZMSG_SPAWNED, 9003)[0])
+        assert spawned["pid"] == -1 and spawned["err_step"] == zp.ZSTEP["fds"]
+        # not a SPAWN at all: dropped (logged), fds closed, nothing answered
+        socket.send_fds(zygote.sock, [b"\x02\0\0\0short"], [r, w])
+        zygote.sock.send(zp.SPAWN.pack(99, 0, 9004, 0, 0))
     finally:
         os.close(r)
         os.close(w)
