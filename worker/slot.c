@@ -260,6 +260,15 @@ void slot_kill(struct slot *slot, enum kill_reason reason)
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct slot *slot = arg;
+    /* libevent may fire a little early (cached loop time, ms rounding):
+     * never kill before the limit has really passed. */
+    int64_t left_us = (int64_t)slot->job->limits.time_ms * 1000 -
+                      (now_mono_us() - slot->spawn_at_us);
+    if (left_us > 0) {
+        struct timeval tv = {left_us / 1000000, left_us % 1000000};
+        evtimer_add(slot->timer, &tv);
+        return;
+    }
     log_debug("job=%s wall-clock limit reached; killing", slot->id);
     slot_kill(slot, KILL_TIMEOUT);
 }
