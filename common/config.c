@@ -82,6 +82,8 @@ static const struct opt_spec opt_table[] = {
     STR("modules", modules, NULL, "LIST",
         "comma-separated modules jobs may import (default: the built-in "
         "allowlist)"),
+    STR("metrics", metrics_listen, NULL, "ADDR:PORT",
+        "serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9187)"),
     FLAG("version", version, "print the version and exit"),
     FLAG("help", help, "print this help and exit"),
 };
@@ -312,5 +314,6 @@ void config_release(struct worker_config *c)
     free(c->log_level_name);
     free(c->zygote_path);
     free(c->modules);
+    free(c->metrics_listen);
     memset(c, 0, sizeof(*c));
 }

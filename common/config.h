@@ -36,6 +36,7 @@ struct worker_config {
     enum log_level log_level;
     char *zygote_path;               /* NULL: next to the binary, then libexec */
     char *modules;                   /* NULL: the zygote's default allowlist */
+    char *metrics_listen;            /* --metrics ADDR:PORT, or NULL */
     bool self_test, help, version;
 };
 

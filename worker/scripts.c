@@ -29,7 +29,7 @@ const char script_start[] =
     "end\n"
     "local names = {'code', 'function', 'args', 'kwargs', 'calls',\n"
     "  'limit_time_ms', 'limit_memory_mb', 'limit_output_kb', 'result_ttl',\n"
-    "  'max_attempts', 'queue'}\n"
+    "  'max_attempts', 'queue', 'enqueued_at'}\n"
     "local vals = redis.call('HMGET', job, unpack(names))\n"
     "local out = {'ok', attempts}\n"
     "for i, name in ipairs(names) do\n"

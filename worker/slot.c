@@ -504,6 +504,8 @@ static void slot_complete(struct slot *slot)
     slot->outcome.time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
     slot->outcome.cpu_ms = end.cpu_ms;
     slot->outcome.memory_kb = e->maxrss_kb;
+    histogram_observe(&slot->sup->job_duration,
+                      (double)slot->outcome.time_ms / 1000.0);
     child_cleanup(slot);
     slot_finish(slot);
 }
@@ -522,6 +524,15 @@ static void start_ok(struct slot *slot, const redisReply *reply)
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
         fields[n++] = (struct job_field){k->str, v->str, v->len};
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t at;
+        if (strcmp(fields[i].name, "enqueued_at") == 0 &&
+            parse_u64(fields[i].value, fields[i].len, 1, INT64_MAX, &at) == 0) {
+            int64_t wait_ms = now_wall_ms() - (int64_t)at;
+            histogram_observe(&slot->sup->queue_wait,
+                              wait_ms > 0 ? (double)wait_ms / 1000.0 : 0.0);
+        }
     }
     if (!parse_is_name(slot->id, strlen(slot->id))) {
         finish_now(slot, "invalid", "InvalidJob",

@@ -342,6 +342,7 @@ static void on_zygote_lost(void *userdata)
     if (!s->zygote_up)
         return;
     s->zygote_up = false;
+    s->zygote_deaths++;
     log_error("the zygote is gone; its running jobs end 'crashed'; restarting "
               "it");
     for (unsigned i = 0; i < s->n_slots; i++)
@@ -526,6 +527,12 @@ struct supervisor *supervisor_new(const struct worker_config *cfg,
         (r = make_connections(s, url)) < 0 || (r = registry_init(s)) < 0 ||
         (r = control_init(s, url)) < 0)
         goto fail;
+    if (cfg->metrics_listen &&
+        (r = metrics_start(s, cfg->metrics_listen, &s->http)) < 0) {
+        log_error("--metrics '%s': %s", cfg->metrics_listen,
+                  r == -EINVAL ? "expected ADDR:PORT" : strerror(-r));
+        goto fail;
+    }
     return s;
 fail:
     supervisor_free(s);
@@ -555,6 +562,7 @@ void supervisor_free(struct supervisor *s)
         return;
     s->stopping = true;
     s->freeing = true;
+    metrics_stop(s->http);
     redis_conn_free(s->fetch);
     redis_conn_free(s->cmd);
     control_release(s);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "frame.h"
 #include "job.h"
+#include "metrics.h"
 #include "outcome.h"
 #include "redis_conn.h"
 #include "zproto.h"
@@ -115,7 +116,9 @@ struct supervisor {
     int64_t started_at_ms;
     uint64_t jobs_done;
     uint64_t done[OUTCOME_N_STATUSES]; /* outcomes written, by status */
-    uint64_t reconnects, jobs_reaped, workers_reaped;
+    uint64_t reconnects, jobs_reaped, workers_reaped, zygote_deaths;
+    struct histogram job_duration, queue_wait;
+    struct evhttp *http;        /* --metrics, or NULL */
 };
 
 /* registry.c: heartbeat, reaper, deregistration */

@@ -482,10 +482,12 @@ int zygote_run(const struct zygote_config *cfg)
                  (unsigned long long)z.base_vm_kb, (unsigned long long)z.rss_kb,
                  (unsigned)z.filter.len);
         r = zygote_loop(&z);
-        if (r == -EPIPE || r == -ECONNRESET)
-            r = 0; /* the supervisor went away mid-reply: same as EOF */
-        if (r < 0)
+        /* EPIPE/ECONNRESET: the supervisor went away mid-reply, like EOF.
+         * Any other failure of fd 3 ends service the same way; it is only
+         * worth a log line, the supervisor sees the socket close. */
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
             log_error("control socket failed: %s", strerror(-r));
+        r = 0;
     }
     log_debug("shutting down, killing %zu children", z.n_children);
     zygote_kill_children(&z);

@@ -11,10 +11,10 @@ struct zygote_config {
 };
 
 /* Prepare (CPython, seccomp program, measurements), send ZMSG_READY, then
- * serve ZMSG_SPAWN until the supervisor closes its end; on the way out kill
- * and reap every child. Single-threaded; SIGCHLD stays blocked. Returns 0
- * after a clean shutdown, -errno when startup or the control socket failed
- * (logged). cfg is borrowed. */
+ * serve ZMSG_SPAWN until the supervisor closes its end (EOF, HUP or an
+ * error on fd 3); on the way out kill and reap every child. Single-threaded;
+ * SIGCHLD stays blocked. Returns 0 once READY was sent, -errno when startup
+ * failed (logged). cfg is borrowed. */
 int zygote_run(const struct zygote_config *cfg);
 
 #endif
