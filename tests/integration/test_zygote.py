@@ -367,7 +367,7 @@ def test_children_get_different_random_numbers(zygote):
 
 
 def test_two_children_run_at_once(zygote):
-    code = "import time\ndef f(n):\n    time.sleep(0.4)\n    return n\n"
+    code = "import time\ndef f(n):\n    time.sleep(0.5)\n    return n\n"
     t0 = time.monotonic()
     a = zygote.start_job(zp.job_frames(code, "f", "[1]"))
     b = zygote.start_job(zp.job_frames(code, "f", "[2]"))
@@ -375,7 +375,7 @@ def test_two_children_run_at_once(zygote):
     ob = zygote.finish_job(*b)
     oa = zygote.finish_job(*a)
     assert (oa.result, ob.result) == ("1", "2")
-    assert time.monotonic() - t0 < 0.75
+    assert time.monotonic() - t0 < 0.95  # one after the other: >= 1.0
 
 
 def test_pidfd_reports_the_child(zygote):
