@@ -92,7 +92,7 @@ class _Outcome(Exception):
 def _warm_caches(allowed):
     """Run each allowlisted module's first-use paths once, so whatever they
     load or compute on first use is in memory before the fork."""
-    import datetime  # noqa: imported by init() already when allowed
+    import datetime  # loaded by _strptime in any case
     time.localtime()
     time.strftime("%c %Z")
     time.strptime("2024-01-02 03:04:05", "%Y-%m-%d %H:%M:%S")
