@@ -11,6 +11,7 @@ BINDIR     ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/sandq
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/sandq
 DESTDIR    ?=
 
 CC         ?= gcc
@@ -50,7 +51,7 @@ JANSSON_LIBS  := $(shell $(PKG_CONFIG) --libs jansson)
 COMMON_SRCS := $(wildcard common/*.c)
 WORKER_SRCS := worker/main.c worker/supervisor.c \
                worker/zygote_client.c worker/redis_conn.c worker/scripts.c worker/slot.c \
-               worker/registry.c worker/control.c worker/metrics.c
+               worker/registry.c worker/control.c worker/metrics.c worker/sdnotify.c
 ZYGOTE_SRCS := worker/zygote_main.c worker/zygote.c worker/child.c \
                worker/seccomp_policy.c worker/pyrun.c
 ZYGOTE_ASM  := worker/runtime_blob.S
@@ -118,12 +119,19 @@ install: all
 	install -m 0755 $(BUILD)/sandq-worker $(DESTDIR)$(BINDIR)/sandq-worker
 	install -m 0755 $(BUILD)/sandq-zygote $(DESTDIR)$(LIBEXECDIR)/sandq-zygote
 	if [ -f $(BUILD)/sandq ]; then install -m 0755 $(BUILD)/sandq $(DESTDIR)$(BINDIR)/sandq; fi
-	if ls systemd/*.service >/dev/null 2>&1; then \
-	  install -d $(DESTDIR)$(UNITDIR) && install -m 0644 systemd/*.service $(DESTDIR)$(UNITDIR)/; fi
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/sandq $(DESTDIR)$(DOCDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/sandq-worker@.service.in \
+	    > $(DESTDIR)$(UNITDIR)/sandq-worker@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sandq-worker@.service
+	install -m 0644 systemd/worker.env.example $(DESTDIR)$(SYSCONFDIR)/sandq/worker.env.example
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sandq-worker $(DESTDIR)$(BINDIR)/sandq
 	rm -f $(DESTDIR)$(LIBEXECDIR)/sandq-zygote
+	rm -f $(DESTDIR)$(UNITDIR)/sandq-worker@.service
+	rm -f $(DESTDIR)$(SYSCONFDIR)/sandq/worker.env.example $(DESTDIR)$(DOCDIR)/README.md
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 
 clean:

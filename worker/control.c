@@ -76,6 +76,8 @@ static void on_paused_set(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (!reply || s->freeing || reply->type != REDIS_REPLY_ARRAY)
         return;
+    bool first = !s->paused_known;
+    s->paused_known = true;
     for (size_t i = 0; i < s->cfg->n_queues; i++) {
         bool paused = false;
         for (size_t k = 0; k < reply->elements; k++)
@@ -84,6 +86,8 @@ static void on_paused_set(redisAsyncContext *ac, void *r, void *privdata)
                 paused = true;
         set_paused(s, s->cfg->queues[i], strlen(s->cfg->queues[i]), paused);
     }
+    if (first)
+        supervisor_kick(s);
 }
 
 /* A cancel published while we were not subscribed is still on the hash. */
@@ -95,8 +99,10 @@ static void on_cancel_field(redisAsyncContext *ac, void *r, void *privdata)
         cancel_job(slot->sup, slot->id, strlen(slot->id));
 }
 
-static void resync(struct supervisor *s)
+void control_resync(struct supervisor *s)
 {
+    if (!redis_conn_is_up(s->cmd))
+        return;
     const char *smembers[] = {"SMEMBERS", s->paused_key};
     (void)redis_conn_command(s->cmd, on_paused_set, s, 2, smembers, NULL);
     for (unsigned i = 0; i < s->n_slots; i++) {
@@ -118,8 +124,7 @@ static void on_sub_state(void *userdata, bool up)
     const char *argv[] = {"SUBSCRIBE", s->cancel_channel, s->control_channel};
     if (redis_conn_command(s->sub, on_message, s, 3, argv, NULL) < 0)
         log_error("cannot subscribe to '%s'", s->cancel_channel);
-    if (redis_conn_is_up(s->cmd))
-        resync(s);
+    control_resync(s);
 }
 
 int control_init(struct supervisor *s, const struct redis_url *url)

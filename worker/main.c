@@ -3,6 +3,7 @@
 #include "config.h"
 #include "log.h"
 #include "redis_url.h"
+#include "sdnotify.h"
 #include "supervisor.h"
 #include "zygote_client.h"
 
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_setup(cfg.log_level, "worker");
+    sdnotify_init();
     signal(SIGPIPE, SIG_IGN);
     r = run(&cfg);
     config_release(&cfg);

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "parse.h"
 #include "scripts.h"
+#include "sdnotify.h"
 #include "supervisor_int.h"
 #include "util.h"
 #include "zygote_client.h"
@@ -142,7 +143,7 @@ static void maybe_fetch(struct supervisor *s)
     size_t idx[CONFIG_MAX_QUEUES];
     size_t n = active_queues(s, idx);
     if (s->stopping || s->fetch_outstanding || s->recover_pending ||
-        s->recover_outstanding || !s->zygote_up || n == 0 ||
+        s->recover_outstanding || !s->zygote_up || n == 0 || !s->paused_known ||
         evtimer_pending(s->fetch_retry, NULL) || !redis_conn_is_up(s->cmd) ||
         !redis_conn_is_up(s->fetch) || supervisor_busy(s) >= s->n_slots)
         return;
@@ -302,8 +303,15 @@ static void on_redis_state(void *userdata, bool up)
         return;
     }
     registry_beat(s);
+    if (!s->ready_sent && redis_conn_is_up(s->cmd) && redis_conn_is_up(s->fetch) &&
+        s->zygote_up) {
+        s->ready_sent = true;
+        (void)sdnotify_send("READY=1\nSTATUS=taking jobs");
+        log_info("ready: Redis connected, zygote up");
+    }
     if (!redis_conn_is_up(s->cmd))
         return;
+    control_resync(s);
     for (unsigned i = 0; i < s->n_slots; i++)
         slot_flush_held(&s->slots[i]);
     maybe_recover(s);
@@ -437,11 +445,22 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = true;
+    (void)sdnotify_send("STOPPING=1\nSTATUS=draining");
     log_info("signal %d: draining (%u running, grace %u ms)", (int)sig,
              supervisor_busy(s), s->cfg->grace_ms);
     add_timer_ms(s->grace_timer, s->cfg->grace_ms);
     supervisor_unblock_fetch(s);
     maybe_exit(s);
+}
+
+/* WATCHDOG=1 at half the interval systemd asked for: sent from the loop
+ * itself, so a stuck loop gets the worker restarted. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    struct supervisor *s = arg;
+    (void)sdnotify_send("WATCHDOG=1");
+    add_timer_ms(s->watchdog_timer,
+                 (unsigned)(sdnotify_watchdog_usec() / 2000));
 }
 
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
@@ -473,6 +492,10 @@ static int make_events(struct supervisor *s)
     s->held_retry = evtimer_new(s->base, on_held_retry, s);
     s->grace_timer = evtimer_new(s->base, on_grace_over, s);
     s->zygote_retry = evtimer_new(s->base, on_zygote_retry, s);
+    s->watchdog_timer = evtimer_new(s->base, on_watchdog, s);
+    if (s->watchdog_timer && sdnotify_watchdog_usec() > 0)
+        add_timer_ms(s->watchdog_timer,
+                     (unsigned)(sdnotify_watchdog_usec() / 2000));
     s->sig_term = evsignal_new(s->base, SIGTERM, on_stop_signal, s);
     s->sig_int = evsignal_new(s->base, SIGINT, on_stop_signal, s);
     s->sig_chld = evsignal_new(s->base, SIGCHLD, on_sigchld, s);
@@ -573,7 +596,7 @@ void supervisor_free(struct supervisor *s)
     zygote_free(s->zygote);
     struct event *evs[] = {s->fetch_retry, s->unblock_retry, s->held_retry,
                            s->grace_timer, s->zygote_retry, s->sig_term,
-                           s->sig_int, s->sig_chld};
+                           s->sig_int, s->sig_chld, s->watchdog_timer};
     for (size_t i = 0; i < ARRAY_SIZE(evs); i++)
         free_event(evs[i]);
     free(s->processing_key);

@@ -109,6 +109,7 @@ struct supervisor {
     char *processing_key, *stats_key, *dead_key;
     char *queue_keys[CONFIG_MAX_QUEUES];
     bool paused[CONFIG_MAX_QUEUES];
+    bool paused_known;          /* the paused set was read once */
     char *worker_key, *workers_key, *reaper_key, *paused_key;
     char *cancel_channel, *control_channel;
     struct event *heartbeat_timer, *reap_timer;
@@ -119,6 +120,8 @@ struct supervisor {
     uint64_t reconnects, jobs_reaped, workers_reaped, zygote_deaths;
     struct histogram job_duration, queue_wait;
     struct evhttp *http;        /* --metrics, or NULL */
+    struct event *watchdog_timer;
+    bool ready_sent;            /* READY=1 told to systemd */
 };
 
 /* registry.c: heartbeat, reaper, deregistration */
@@ -131,6 +134,9 @@ void registry_release(struct supervisor *s);
 /* control.c: cancel and pause messages */
 int control_init(struct supervisor *s, const struct redis_url *url);
 void control_release(struct supervisor *s);
+/* Re-read the paused set and running jobs' cancel flags (after a reconnect:
+ * messages may have been missed). */
+void control_resync(struct supervisor *s);
 
 /* supervisor.c, for control.c */
 void supervisor_unblock_fetch(struct supervisor *s);
