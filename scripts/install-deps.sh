@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential pkg-config libhiredis-dev libevent-dev libjansson-dev
 libseccomp-dev libpython3.11-dev python3.11 python3 python3-pytest python3-redis
-redis-server redis-tools procps"
+redis-server redis-tools procps
+python3-django chromium python3-venv python3-pip python3-setuptools python3-wheel"
 
 missing=""
 for p in $PACKAGES; do

@@ -3,6 +3,7 @@ redis-server and the real worker: what it writes is PROTOCOL.md's, and
 every outcome comes back as the documented value or exception."""
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -384,3 +385,34 @@ def test_missing_job(client):
 
 def test_workers_lists_heartbeats(worker, client):
     assert wait_until(lambda: client.workers(), timeout=10)
+
+
+def test_workers_by_queue(start_worker, client):
+    start_worker("--slots", "1", "--queue", "high", "--queue", "low")
+    assert wait_until(lambda: client.workers("low"), timeout=10)
+    assert client.workers("default") == [] and len(client.workers()) == 1
+
+
+def test_pip_install_offline(tmp_path):
+    """pip install ./tools/python into a venv with no index at all."""
+    import subprocess
+    venv = tmp_path / "venv"
+    made = subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a venv (python3-venv missing?): {made.stderr[-300:]}")
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PIP_FIND_LINKS", None)
+    src = str(tmp_path / "src")  # a copy: setuptools writes build/ and *.egg-info in the tree
+    shutil.copytree(os.path.join(REPO, "tools", "python"), src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    p = subprocess.run([str(venv / "bin" / "pip"), "install", src], capture_output=True,
+                       text=True, env=env, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    p = subprocess.run([str(venv / "bin" / "python"), "-c",
+                        "import os, sandq, sandq.asyncio; d = os.path.dirname(sandq.__file__); "
+                        "print(d, os.path.exists(os.path.join(d, 'py.typed')))"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr
+    where, typed = p.stdout.split()
+    assert where.startswith(str(venv)) and typed == "True"

@@ -108,9 +108,14 @@ class Keys:
     def cancel(self) -> str:
         return f"{self.prefix}:cancel"
 
-    @property
-    def worker_pattern(self) -> str:
-        return f"{self.prefix}:worker:*"
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"
+
+
+def worker_queues(field: Any) -> List[str]:
+    """The ``queues`` field of a worker's heartbeat hash (comma-separated)."""
+    text = to_text(field)
+    return [q for q in text.split(",") if q] if text else []
 
 
 def to_text(value: Any) -> Any:

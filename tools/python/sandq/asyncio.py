@@ -127,11 +127,15 @@ class Client:
         job = await self.submit(code, function, calls=items, **options)
         return await _finish(job, timeout, Outcome.call_results)
 
-    async def workers(self) -> List[str]:
-        """Ids of the workers whose heartbeat key exists."""
-        start = len(self.keys.worker_pattern) - 1
-        return sorted([proto.to_text(k)[start:] async for k in
-                       self.redis.scan_iter(match=self.keys.worker_pattern, count=100)])
+    async def workers(self, queue: Optional[str] = None) -> List[str]:
+        """Ids of the live workers (heartbeat key present); with ``queue``,
+        only those that take from it."""
+        ids = sorted([proto.to_text(k)[len(self.keys.worker("")):] async for k in
+                      self.redis.scan_iter(match=self.keys.worker("*"), count=100)])
+        if queue is None:
+            return ids
+        return [w for w in ids if queue in proto.worker_queues(
+            await self.redis.hget(self.keys.worker(w), "queues"))]
 
 
 async def _finish(job: "Job", timeout: Optional[float], get: Callable[[Outcome], T]) -> T:

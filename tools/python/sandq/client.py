@@ -151,12 +151,16 @@ class Client:
         job = self.submit(code, function, calls=items, **options)
         return _finish(job, timeout, Outcome.call_results)
 
-    def workers(self) -> List[str]:
-        """Ids of the workers whose heartbeat key ``<prefix>:worker:<id>``
-        exists (that is, alive by PROTOCOL.md)."""
-        start = len(self.keys.worker_pattern) - 1
-        return sorted(proto.to_text(k)[start:]
-                      for k in self.redis.scan_iter(match=self.keys.worker_pattern, count=100))
+    def workers(self, queue: Optional[str] = None) -> List[str]:
+        """Ids of the live workers: those whose heartbeat key
+        ``<prefix>:worker:<id>`` exists (PROTOCOL.md). With ``queue``, only
+        those that take from it."""
+        ids = sorted(proto.to_text(k)[len(self.keys.worker("")):]
+                     for k in self.redis.scan_iter(match=self.keys.worker("*"), count=100))
+        if queue is None:
+            return ids
+        return [w for w in ids
+                if queue in proto.worker_queues(self.redis.hget(self.keys.worker(w), "queues"))]
 
 
 def _finish(job: "Job", timeout: Optional[float], get: Callable[[Outcome], T]) -> T:
