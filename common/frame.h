@@ -23,6 +23,7 @@
 #define FRAME_JOB_KWARGS 'k'    /* JSON object text */
 #define FRAME_JOB_CALLS 'b'     /* JSON array of arrays (batch) */
 #define FRAME_JOB_OUTPUT_CAP 'o' /* decimal byte cap for stdout and result */
+#define FRAME_JOB_PROBE 'p'     /* self-test: run this C probe, not Python */
 #define FRAME_JOB_END 'z'       /* last frame of the job */
 
 /* Result pipe tags, child -> supervisor. */

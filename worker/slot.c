@@ -388,7 +388,8 @@ static int spawn_child(struct slot *slot)
     struct zmsg_spawn req = {.type = ZMSG_SPAWN,
                              .token = slot->token,
                              .cpu_limit_ms = slot->job->limits.cpu_ms,
-                             .memory_limit_mb = slot->job->limits.memory_mb};
+                             .memory_limit_mb = slot->job->limits.memory_mb,
+                             .n_cgroup_fds = 0};
     if (r == 0)
         r = zygote_spawn(s->zygote, &req, job_pipe[0], result_pipe[1]);
     close_keep_errno(job_pipe[0]);

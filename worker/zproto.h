@@ -7,7 +7,8 @@
  *
  *   zygote -> supervisor  ZMSG_READY    once, after CPython is initialised
  *                                        and the sandbox is prepared
- *   supervisor -> zygote  ZMSG_SPAWN    + fds {job_read, result_write}
+ *   supervisor -> zygote  ZMSG_SPAWN    + fds {job_read, result_write,
+ *                                        cgroup.procs x n_cgroup_fds}
  *   zygote -> supervisor  ZMSG_SPAWNED  + fd {pidfd} when pid > 0
  *   zygote -> supervisor  ZMSG_EXITED   when that child has been reaped
  *
@@ -21,7 +22,8 @@
 #include <stdint.h>
 
 #define ZPROTO_FD 3
-#define ZPROTO_VERSION 1
+#define ZPROTO_VERSION 2
+#define ZPROTO_MAX_CGROUP_FDS 4
 
 enum zmsg_type {
     ZMSG_READY = 1,
@@ -36,6 +38,14 @@ enum zlayer {
     ZLAYER_RLIMITS = 1u << 1,
     ZLAYER_NO_NEW_PRIVS = 1u << 2,
     ZLAYER_MEMORY_RLIMIT = 1u << 3, /* RLIMIT_AS usable (not under ASan) */
+    ZLAYER_USERNS = 1u << 4,        /* zygote in a user namespace */
+    ZLAYER_MOUNTNS = 1u << 5,       /* empty read-only root via pivot_root */
+    ZLAYER_NETNS = 1u << 6,         /* no network interfaces */
+    ZLAYER_PIDNS = 1u << 7,         /* jobs see no other process */
+    ZLAYER_IPCNS = 1u << 8,
+    ZLAYER_UTSNS = 1u << 9,
+    ZLAYER_CAPS = 1u << 10,         /* all capabilities dropped per child */
+    ZLAYER_INTERPRETER = 1u << 11,  /* restricted interpreter (AST checks) */
 };
 
 struct zmsg_ready {
@@ -46,6 +56,7 @@ struct zmsg_ready {
     uint64_t base_vm_kb;     /* zygote address space after init */
     uint64_t rss_kb;         /* zygote RSS after init */
     char python_version[32]; /* "3.11.2", NUL-terminated */
+    char notes[512];         /* why layers are missing, NUL-terminated */
 };
 
 struct zmsg_spawn {
@@ -54,6 +65,10 @@ struct zmsg_spawn {
     uint64_t token;          /* opaque, echoed in SPAWNED and EXITED */
     uint32_t cpu_limit_ms;   /* RLIMIT_CPU, rounded up to whole seconds */
     uint32_t memory_limit_mb;/* address space on top of base_vm_kb */
+    uint32_t n_cgroup_fds;   /* cgroup.procs fds after the two pipes: the
+                                child writes "0" to each before anything
+                                else, joining its slot's cgroups */
+    uint32_t flags;          /* reserved, 0 */
 };
 
 /* Setup steps named in SPAWNED.err_step and in the child's 'E' frame. */
@@ -69,6 +84,10 @@ enum zstep {
     ZSTEP_SIGNALS,
     ZSTEP_SECCOMP,
     ZSTEP_PYTHON,
+    ZSTEP_CGROUP,
+    ZSTEP_CAPS,
+    ZSTEP_NAMESPACES,
+    ZSTEP_PROBE,
     ZSTEP_COUNT
 };
 
@@ -105,7 +124,8 @@ static inline const char *zstep_name(int step)
 {
     static const char *const names[ZSTEP_COUNT] = {
         "none", "fork", "pidfd", "pdeathsig", "fds", "rlimits",
-        "no_new_privs", "dumpable", "signals", "seccomp", "python"};
+        "no_new_privs", "dumpable", "signals", "seccomp", "python",
+        "cgroup", "caps", "namespaces", "probe"};
     return step >= 0 && step < ZSTEP_COUNT ? names[step] : "unknown";
 }
 

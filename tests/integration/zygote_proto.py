@@ -18,7 +18,7 @@ BUILD = os.environ.get("SANDQ_BUILD", os.path.join(REPO, "build"))
 ZYGOTE = os.path.join(BUILD, "sandq-zygote")
 
 ZPROTO_FD = 3
-ZPROTO_VERSION = 1
+ZPROTO_VERSION = 2
 
 ZMSG_READY, ZMSG_SPAWN, ZMSG_SPAWNED, ZMSG_EXITED = 1, 2, 3, 4
 
@@ -26,17 +26,26 @@ ZLAYER_SECCOMP = 1 << 0
 ZLAYER_RLIMITS = 1 << 1
 ZLAYER_NO_NEW_PRIVS = 1 << 2
 ZLAYER_MEMORY_RLIMIT = 1 << 3
+ZLAYER_USERNS = 1 << 4
+ZLAYER_MOUNTNS = 1 << 5
+ZLAYER_NETNS = 1 << 6
+ZLAYER_PIDNS = 1 << 7
+ZLAYER_IPCNS = 1 << 8
+ZLAYER_UTSNS = 1 << 9
+ZLAYER_CAPS = 1 << 10
+ZLAYER_INTERPRETER = 1 << 11
 
 ZSTEPS = ("none", "fork", "pidfd", "pdeathsig", "fds", "rlimits",
-          "no_new_privs", "dumpable", "signals", "seccomp", "python")
+          "no_new_privs", "dumpable", "signals", "seccomp", "python",
+          "cgroup", "caps", "namespaces", "probe")
 ZSTEP = {name: i for i, name in enumerate(ZSTEPS)}
 
 ZEXIT_OK, ZEXIT_SANDBOX, ZEXIT_VIOLATION, ZEXIT_NOMEM, ZEXIT_INTERNAL = 0, 120, 121, 122, 123
 
 # Explicit layouts of the zproto.h structs ("=": no implicit padding; the C
 # structs have none either).
-READY = struct.Struct("=IIiIQQ32s")      # 64 bytes
-SPAWN = struct.Struct("=IIQII")          # 24 bytes
+READY = struct.Struct("=IIiIQQ32s512s")  # 576 bytes
+SPAWN = struct.Struct("=IIQIIII")        # 32 bytes
 SPAWNED = struct.Struct("=IiQii")        # 24 bytes
 EXITED = struct.Struct("=IiQiIQQQ")      # 48 bytes
 
@@ -44,15 +53,17 @@ FRAME_HEADER = struct.Struct("<IB")
 AUDIT_ARCH_X86_64 = 0xC000003E
 
 
-def pack_spawn(token, cpu_limit_ms=10000, memory_limit_mb=256):
-    return SPAWN.pack(ZMSG_SPAWN, 0, token, cpu_limit_ms, memory_limit_mb)
+def pack_spawn(token, cpu_limit_ms=10000, memory_limit_mb=256, n_cgroup_fds=0):
+    return SPAWN.pack(ZMSG_SPAWN, 0, token, cpu_limit_ms, memory_limit_mb,
+                      n_cgroup_fds, 0)
 
 
 def unpack_ready(data):
-    t, version, pid, layers, vm, rss, pyver = READY.unpack(data)
+    t, version, pid, layers, vm, rss, pyver, notes = READY.unpack(data)
     return {"type": t, "version": version, "pid": pid, "layers": layers,
             "base_vm_kb": vm, "rss_kb": rss,
-            "python_version": pyver.split(b"\0", 1)[0].decode()}
+            "python_version": pyver.split(b"\0", 1)[0].decode(),
+            "notes": notes.split(b"\0", 1)[0].decode()}
 
 
 def unpack_spawned(data):
@@ -174,7 +185,7 @@ class Zygote:
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             raise TimeoutError("no message from the zygote")
-        data, fds, _, _ = socket.recv_fds(self.sock, 256, 4)
+        data, fds, _, _ = socket.recv_fds(self.sock, 1024, 4)
         return data, fds
 
     def wait_ready(self, timeout=30.0):
