@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 2000
 
 struct redis_conn {
     struct event_base *base;

@@ -5,7 +5,7 @@
  * (CLIENT SETNAME, so `CLIENT LIST` shows every sandq connection) and learns
  * its CLIENT ID; only then is it "up". On a drop every pending command's
  * callback gets a NULL reply (hiredis), on_state(false) is called, and it
- * reconnects with capped exponential backoff (100 ms .. 5 s). */
+ * reconnects with capped exponential backoff (100 ms .. 2 s). */
 #ifndef SANDQ_REDIS_CONN_H
 #define SANDQ_REDIS_CONN_H
 

@@ -66,6 +66,7 @@ static void slot_reset(struct slot *slot)
     slot->spawned = slot->exited = false;
     slot->kill_reason = KILL_NONE;
     slot->cancel_requested = false;
+    slot->finished_at_ms = 0;
     slot->state = SLOT_FREE;
     supervisor_slot_freed(slot->sup);
 }
@@ -87,6 +88,9 @@ static void on_finish_reply(redisAsyncContext *ac, void *r, void *privdata)
         if (reply)
             log_error("job=%s writing the outcome failed: %s; will retry",
                       slot->id, reply->str);
+        else
+            log_warn("job=%s outcome '%s' held in memory until Redis is back",
+                     slot->id, slot->outcome.status);
         slot->state = SLOT_HELD; /* flushed when Redis answers again */
         supervisor_note_redis_trouble(slot->sup);
         return;
@@ -156,7 +160,9 @@ static void slot_finish(struct slot *slot)
     }
     snprintf(ttl, sizeof(ttl), "%u",
              slot->job ? slot->job->result_ttl : s->policy.result_ttl_default);
-    snprintf(finished, sizeof(finished), "%" PRId64, now_wall_ms());
+    if (!slot->finished_at_ms)
+        slot->finished_at_ms = now_wall_ms(); /* kept if held and retried */
+    snprintf(finished, sizeof(finished), "%" PRId64, slot->finished_at_ms);
     const char *head[] = {"EVAL", script_finish, "3", key, s->processing_key,
                           s->stats_key, slot->id, s->cfg->worker_id,
                           slot->attempt, ttl, o->status, channel, finished};
@@ -183,8 +189,11 @@ static void slot_finish(struct slot *slot)
         add_field(argv, lens, &argc, "cpu_ms", c_ms, strlen(c_ms));
         add_field(argv, lens, &argc, "memory_kb", m_kb, strlen(m_kb));
     }
-    if (redis_conn_command(s->cmd, on_finish_reply, slot, argc, argv, lens) < 0)
+    if (redis_conn_command(s->cmd, on_finish_reply, slot, argc, argv, lens) < 0) {
+        log_warn("job=%s outcome '%s' held in memory until Redis is back",
+                 slot->id, o->status);
         slot->state = SLOT_HELD;
+    }
 }
 
 void slot_flush_held(struct slot *slot)

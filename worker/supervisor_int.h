@@ -70,6 +70,7 @@ struct slot {
     enum kill_reason kill_reason;
     int64_t spawn_at_us;     /* monotonic */
     int64_t started_at_ms;   /* wall clock */
+    int64_t finished_at_ms;  /* when the outcome was decided */
     struct outcome outcome;
     bool cancel_requested;   /* kill as soon as there is a child */
 };

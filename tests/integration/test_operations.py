@@ -275,3 +275,25 @@ def test_sd_notify_ready_and_watchdog(redis_server, prefix, tmp_path):
     finally:
         w.stop()
         s.close()
+
+
+def test_slow_worker_cannot_overwrite_reaped_job(start_worker, jobs):
+    # Worker "slow" stalls (SIGSTOP of its supervisor only) long enough for
+    # its heartbeat to expire; "fast" reaps and reruns the job. When "slow"
+    # wakes up, its child's outcome must not overwrite the new attempt.
+    slow = start_worker("--slots", "1", "--worker-id", "slow", *FAST)
+    job_id = jobs.submit("import time\ndef f():\n    time.sleep(0.5)\n    return 'first'\n")
+    assert wait_until(lambda: jobs.job(job_id).get("status") == "running")
+    os.kill(slow.proc.pid, signal.SIGSTOP)
+    try:
+        jobs.r.hset(jobs.key("job", job_id), "code",
+                    "import time\ndef f():\n    time.sleep(1.5)\n    return 'second'\n")
+        start_worker("--slots", "1", "--worker-id", "fast", *FAST)
+        assert wait_until(lambda: jobs.job(job_id).get("worker") == "fast", timeout=15)
+    finally:
+        os.kill(slow.proc.pid, signal.SIGCONT)
+    assert wait_until(lambda: "now belongs to another worker" in slow.output(), timeout=10)
+    job = jobs.wait(job_id)
+    assert job["status"] == "succeeded" and json.loads(job["result"]) == "second"
+    assert job["attempts"] == "2" and job["worker"] == "fast"
+    assert jobs.r.hget(jobs.key("stats"), "succeeded") == "1"
