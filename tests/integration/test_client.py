@@ -363,8 +363,6 @@ def test_canceled_job_is_not_run(client, jobs, start_worker):
     assert job.status() == "canceled" and "attempts" not in jobs.job(job.id)
 
 
-@pytest.mark.xfail(strict=False, reason="needs the worker to follow <prefix>:cancel "
-                   "(kill the child within 100 ms, write status canceled)")
 def test_cancel_running(worker, client):
     job = client.submit(SPIN, "f", limit_time_ms=30000)
     assert wait_until(lambda: job.status() == "running")

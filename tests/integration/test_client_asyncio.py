@@ -118,8 +118,6 @@ def test_cancel_queued(redis_server, prefix, jobs):
     assert jobs.r.llen(jobs.key("queue", "default")) == 0
 
 
-@pytest.mark.xfail(strict=False, reason="needs the worker to follow <prefix>:cancel "
-                   "(kill the child within 100 ms, write status canceled)")
 def test_cancel_running(worker, redis_server, prefix):
     async def body(c):
         job = await c.submit(SPIN, "f", limit_time_ms=30000)

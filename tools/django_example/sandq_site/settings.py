@@ -6,6 +6,7 @@ Everything that differs between machines comes from the environment:
   SANDQ_QUEUE        queue to submit to (default "default")
   DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -14,9 +15,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Use the client from this repository when it is not installed
 # (pip install ./tools/python installs it properly).
-try:
-    import sandq  # noqa: F401
-except ImportError:
+if importlib.util.find_spec("sandq") is None:
     sys.path.insert(0, str(BASE_DIR.parent / "python"))
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "sandq-example-not-secret")

@@ -126,6 +126,11 @@ def to_text(value: Any) -> Any:
     return value
 
 
+def opt_text(value: Any) -> Optional[str]:
+    """A reply that is a string or nil, as Optional[str]."""
+    return None if value is None else str(to_text(value))
+
+
 def _dumps(what: str, value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False,

@@ -169,7 +169,7 @@ class Job:
 
     async def status(self) -> Optional[str]:
         """The current status, or None when there is no such job."""
-        return proto.to_text(await self.client.redis.hget(self.key, "status"))
+        return proto.opt_text(await self.client.redis.hget(self.key, "status"))
 
     async def refresh(self) -> Dict[str, str]:
         """The whole job hash as a dict of str (empty when missing)."""
@@ -216,8 +216,8 @@ class Job:
     async def cancel(self) -> str:
         """Cancel the job; see :meth:`sandq.Job.cancel` for what it returns."""
         keys = self.client.keys
-        return proto.to_text(await self.client.redis.eval(
-            proto.CANCEL_LUA, 1, keys.job(self.id), keys.prefix, self.id, proto.now_ms()))
+        return str(proto.to_text(await self.client.redis.eval(
+            proto.CANCEL_LUA, 1, keys.job(self.id), keys.prefix, self.id, proto.now_ms())))
 
 
 def _expired(deadline: Optional[float]) -> bool:

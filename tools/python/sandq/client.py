@@ -194,7 +194,7 @@ class Job:
 
     def status(self) -> Optional[str]:
         """The current status, or None when there is no such job."""
-        return proto.to_text(self.client.redis.hget(self.key, "status"))
+        return proto.opt_text(self.client.redis.hget(self.key, "status"))
 
     def refresh(self) -> Dict[str, str]:
         """The whole job hash as a dict of str (empty when there is no such
@@ -254,8 +254,8 @@ class Job:
         job, or the final status it already had.
         """
         keys = self.client.keys
-        return proto.to_text(self.client.redis.eval(
-            proto.CANCEL_LUA, 1, keys.job(self.id), keys.prefix, self.id, proto.now_ms()))
+        return str(proto.to_text(self.client.redis.eval(
+            proto.CANCEL_LUA, 1, keys.job(self.id), keys.prefix, self.id, proto.now_ms())))
 
 
 def _expired(deadline: Optional[float]) -> bool:
