@@ -51,7 +51,7 @@ JANSSON_LIBS  := $(shell $(PKG_CONFIG) --libs jansson)
 COMMON_SRCS := $(wildcard common/*.c)
 WORKER_SRCS := worker/main.c worker/supervisor.c \
                worker/zygote_client.c worker/redis_conn.c worker/scripts.c worker/slot.c \
-               worker/registry.c worker/control.c worker/metrics.c worker/sdnotify.c
+               worker/registry.c worker/control.c worker/metrics.c worker/sdnotify.c worker/layers.c
 ZYGOTE_SRCS := worker/zygote_main.c worker/zygote.c worker/child.c \
                worker/seccomp_policy.c worker/pyrun.c
 ZYGOTE_ASM  := worker/runtime_blob.S

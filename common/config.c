@@ -84,6 +84,15 @@ static const struct opt_spec opt_table[] = {
         "allowlist)"),
     STR("metrics", metrics_listen, NULL, "ADDR:PORT",
         "serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9187)"),
+    STR("allow-missing", allow_missing, NULL, "LAYERS",
+        "start even though these sandbox layers are unavailable on this "
+        "host (comma-separated; see --self-test); logged at every start"),
+    STR("cgroup-root", cgroup_root, NULL, "PATH",
+        "cgroup directory to create slot cgroups under (default: detect)"),
+    STR("unsafe-disable-layers", unsafe_disable_layers, NULL, "LAYERS",
+        "FOR TESTS ONLY: switch sandbox layers off"),
+    FLAG("self-test", self_test, "check every sandbox layer on this host, "
+                                 "print a table and exit (no Redis needed)"),
     FLAG("version", version, "print the version and exit"),
     FLAG("help", help, "print this help and exit"),
 };
@@ -315,5 +324,8 @@ void config_release(struct worker_config *c)
     free(c->zygote_path);
     free(c->modules);
     free(c->metrics_listen);
+    free(c->allow_missing);
+    free(c->unsafe_disable_layers);
+    free(c->cgroup_root);
     memset(c, 0, sizeof(*c));
 }

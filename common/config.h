@@ -37,6 +37,9 @@ struct worker_config {
     char *zygote_path;               /* NULL: next to the binary, then libexec */
     char *modules;                   /* NULL: the zygote's default allowlist */
     char *metrics_listen;            /* --metrics ADDR:PORT, or NULL */
+    char *allow_missing;             /* layers the operator accepts without */
+    char *unsafe_disable_layers;     /* test only: layers switched off */
+    char *cgroup_root;               /* NULL: auto-detect */
     bool self_test, help, version;
 };
 

@@ -46,7 +46,36 @@ enum zlayer {
     ZLAYER_UTSNS = 1u << 9,
     ZLAYER_CAPS = 1u << 10,         /* all capabilities dropped per child */
     ZLAYER_INTERPRETER = 1u << 11,  /* restricted interpreter (AST checks) */
+    ZLAYER_CGROUP = 1u << 12,       /* per-slot cgroups; set by the supervisor,
+                                       never by the zygote */
 };
+
+/* Names of the layers for flags and tables, in display order. */
+struct zlayer_name {
+    uint32_t bit;
+    const char *name;
+    const char *what;
+};
+
+static const struct zlayer_name zlayer_names[] = {
+    {ZLAYER_SECCOMP, "seccomp", "system call allowlist"},
+    {ZLAYER_RLIMITS, "rlimits", "CPU, files, fds, core dumps"},
+    {ZLAYER_MEMORY_RLIMIT, "memory_rlimit", "address-space limit"},
+    {ZLAYER_NO_NEW_PRIVS, "no_new_privs", "no privilege gain on exec"},
+    {ZLAYER_CAPS, "caps", "all capabilities dropped"},
+    {ZLAYER_USERNS, "userns", "user namespace, unprivileged host uid"},
+    {ZLAYER_MOUNTNS, "mountns", "empty read-only root"},
+    {ZLAYER_NETNS, "netns", "no network"},
+    {ZLAYER_PIDNS, "pidns", "no other process visible"},
+    {ZLAYER_IPCNS, "ipcns", "private System V IPC"},
+    {ZLAYER_UTSNS, "utsns", "private hostname"},
+    {ZLAYER_CGROUP, "cgroup", "per-slot memory, pids, CPU limits"},
+    {ZLAYER_INTERPRETER, "interpreter", "restricted Python (AST checks)"},
+};
+
+#define ZLAYER_NAMESPACES                                                      \
+    (ZLAYER_USERNS | ZLAYER_MOUNTNS | ZLAYER_NETNS | ZLAYER_PIDNS |            \
+     ZLAYER_IPCNS | ZLAYER_UTSNS)
 
 struct zmsg_ready {
     uint32_t type;           /* ZMSG_READY */
