@@ -6,6 +6,7 @@ Environment:
   TEST_PREFIX   command prefix for the worker (e.g. "valgrind -q")
 """
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -201,6 +202,8 @@ def start_worker(redis_server, prefix):
             w.stop()
         out = w.output()
         assert "AddressSanitizer" not in out and "runtime error:" not in out, out
+        # under TEST_PREFIX="valgrind ...": any error or leak fails the test
+        assert not re.search(r"ERROR SUMMARY: [1-9]|definitely lost: [1-9]", out), out
 
 
 @pytest.fixture

@@ -192,7 +192,8 @@ def test_timeout_precision(worker, jobs):
     job = jobs.run("def f():\n    while True:\n        pass\n", limit_time_ms="300")
     assert job["status"] == "timeout", job
     assert job["error_type"] == "TimeLimit"
-    assert 300 <= int(job["time_ms"]) <= 400, job["time_ms"]
+    if not os.environ.get("TEST_PREFIX"):  # valgrind slows the supervisor
+        assert 300 <= int(job["time_ms"]) <= 400, job["time_ms"]
 
 
 def test_time_limit_clamped_to_ceiling(start_worker, jobs):
