@@ -1,9 +1,12 @@
 /* main.c - sandq-worker: flags, startup checks, the zygote, the loop. The
  * only place that exits the process. */
+#include "cgroup.h"
 #include "config.h"
+#include "layers.h"
 #include "log.h"
 #include "redis_url.h"
 #include "sdnotify.h"
+#include "selftest.h"
 #include "supervisor.h"
 #include "zygote_client.h"
 
@@ -41,21 +44,122 @@ static int find_zygote(const struct worker_config *c, char *out, size_t len)
     return access(out, X_OK) == 0 ? 0 : -ENOENT;
 }
 
-static void log_layers(const struct zmsg_ready *r)
+/* Zygote arguments from the flags; pointers borrow cfg. */
+static void zygote_args(const struct worker_config *cfg, char *args[8])
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } layers[] = {{ZLAYER_SECCOMP, "seccomp"},
-                  {ZLAYER_RLIMITS, "rlimits"},
-                  {ZLAYER_NO_NEW_PRIVS, "no_new_privs"},
-                  {ZLAYER_MEMORY_RLIMIT, "memory rlimit"}};
-    for (size_t i = 0; i < sizeof(layers) / sizeof(layers[0]); i++) {
-        if (r->layers & layers[i].bit)
-            log_info("sandbox layer %-14s active", layers[i].name);
-        else
-            log_warn("sandbox layer %-14s MISSING", layers[i].name);
+    size_t n = 0;
+    args[n++] = (char *)"--log-level";
+    args[n++] = cfg->log_level_name;
+    if (cfg->modules) {
+        args[n++] = (char *)"--modules";
+        args[n++] = cfg->modules;
     }
+    if (cfg->unsafe_disable_layers) {
+        args[n++] = (char *)"--unsafe-disable-layers";
+        args[n++] = cfg->unsafe_disable_layers;
+    }
+    args[n] = NULL;
+}
+
+/* The layer rule at start: every layer on, or its absence accepted by the
+ * operator. Logged at every start, so a weaker sandbox is never silent. */
+static int check_layers(const struct worker_config *cfg,
+                        const struct zmsg_ready *ready,
+                        const struct cgroup_mgr *cg, const char *cg_error)
+{
+    struct layers_state st = {.notes = ready->notes};
+    const char *bad = NULL;
+    (void)layers_parse(cfg->allow_missing, &st.allowed_missing, &bad);
+    (void)layers_parse(cfg->unsafe_disable_layers, &st.disabled, &bad);
+    st.active = ready->layers | (cg ? ZLAYER_CGROUP : 0);
+    st.cgroup_note = cg ? cgroup_mgr_describe(cg) : cg_error;
+    layers_log(&st);
+    if (st.disabled)
+        log_warn("--unsafe-disable-layers is for tests: this worker must not "
+                 "run untrusted code");
+    uint32_t refused = layers_refused(&st);
+    if (!refused)
+        return 0;
+    char names[256];
+    layers_format(refused, names, sizeof(names));
+    log_error("refusing to start: sandbox layer(s) %s unavailable on this host "
+              "(reasons above; `sandq-worker --self-test` shows them). Fix the "
+              "host, or accept a weaker sandbox with --allow-missing %s",
+              names, names);
+    return -EPERM;
+}
+
+/* Parse the layer lists early so a typo exits 2 like any bad flag. */
+static int parse_layer_flags(const struct worker_config *cfg)
+{
+    uint32_t bits;
+    const char *bad = NULL;
+    if (layers_parse(cfg->allow_missing, &bits, &bad) < 0 ||
+        layers_parse(cfg->unsafe_disable_layers, &bits, &bad) < 0) {
+        fprintf(stderr, "sandq-worker: unknown sandbox layer at '%s' (layers: "
+                        "seccomp, rlimits, memory_rlimit, no_new_privs, caps, "
+                        "userns, mountns, netns, pidns, ipcns, utsns, "
+                        "namespaces, cgroup, interpreter)\n", bad);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Per-slot cgroups, before the zygote starts (on cgroup v2 the supervisor
+ * must leave the root first). NULL with *ret_error when unavailable. */
+static struct cgroup_mgr *open_cgroups(const struct worker_config *cfg,
+                                       char **ret_error)
+{
+    uint32_t disabled = 0;
+    const char *bad;
+    struct cgroup_mgr *cg = NULL;
+    (void)layers_parse(cfg->unsafe_disable_layers, &disabled, &bad);
+    *ret_error = NULL;
+    if (disabled & ZLAYER_CGROUP)
+        return NULL;
+    if (cgroup_mgr_open(cfg->cgroup_root, cfg->worker_id, cfg->slots,
+                        CGROUP_ALL, &cg, ret_error) < 0)
+        return NULL;
+    log_info("cgroups: %s", cgroup_mgr_describe(cg));
+    return cg;
+}
+
+static int serve(struct worker_config *cfg, const struct redis_url *url,
+                 const char *zygote_path)
+{
+    char *zargs[8];
+    char *cg_error = NULL;
+    struct zmsg_ready ready;
+    int err = 0, code = 1;
+
+    struct cgroup_mgr *cg = open_cgroups(cfg, &cg_error);
+    zygote_args(cfg, zargs);
+    struct zygote *z = zygote_start(zygote_path, zargs, ZYGOTE_READY_TIMEOUT_MS,
+                                    &ready, &err);
+    if (!z) {
+        log_error("the zygote '%s' did not start: %s", zygote_path,
+                  strerror(-err));
+        goto out;
+    }
+    log_info("sandq-worker %s: zygote pid %d ready (Python %s, %llu KiB RSS)",
+             SANDQ_VERSION, (int)ready.pid, ready.python_version,
+             (unsigned long long)ready.rss_kb);
+    if (check_layers(cfg, &ready, cg, cg_error) < 0) {
+        zygote_free(z);
+        goto out;
+    }
+    struct supervisor *s = supervisor_new(cfg, url, z, &ready, zygote_path,
+                                          zargs, cg, &err);
+    if (!s) {
+        log_error("cannot set up the worker: %s", strerror(-err));
+        goto out;
+    }
+    code = supervisor_run(s);
+    supervisor_free(s);
+out:
+    cgroup_mgr_free(cg);
+    free(cg_error);
+    return code;
 }
 
 static int run(struct worker_config *cfg)
@@ -63,9 +167,9 @@ static int run(struct worker_config *cfg)
     struct redis_url url;
     const char *url_error = NULL;
     char zygote_path[PATH_MAX];
-    struct zmsg_ready ready;
-    int err = 0;
 
+    if (parse_layer_flags(cfg) < 0)
+        return 2;
     if (redis_url_parse(cfg->redis_url, &url, &url_error) < 0) {
         fprintf(stderr, "sandq-worker: --redis '%s': %s\n", cfg->redis_url,
                 url_error ? url_error : "out of memory");
@@ -77,30 +181,9 @@ static int run(struct worker_config *cfg)
         redis_url_release(&url);
         return 1;
     }
-    char *zargs[] = {(char *)"--log-level", cfg->log_level_name,
-                     cfg->modules ? (char *)"--modules" : NULL, cfg->modules,
-                     NULL};
-    struct zygote *z = zygote_start(zygote_path, zargs, ZYGOTE_READY_TIMEOUT_MS,
-                                    &ready, &err);
-    if (!z) {
-        log_error("the zygote '%s' did not start: %s", zygote_path,
-                  strerror(-err));
-        redis_url_release(&url);
-        return 1;
-    }
-    log_info("sandq-worker %s: zygote pid %d ready (Python %s, %llu KiB RSS)",
-             SANDQ_VERSION, (int)ready.pid, ready.python_version,
-             (unsigned long long)ready.rss_kb);
-    log_layers(&ready);
-    struct supervisor *s = supervisor_new(cfg, &url, z, &ready, zygote_path,
-                                          zargs, &err);
+    int code = cfg->self_test ? selftest_run(cfg, zygote_path, stdout)
+                              : serve(cfg, &url, zygote_path);
     redis_url_release(&url);
-    if (!s) {
-        log_error("cannot set up the worker: %s", strerror(-err));
-        return 1;
-    }
-    int code = supervisor_run(s);
-    supervisor_free(s);
     return code;
 }
 

@@ -4,6 +4,7 @@
  * machine is drawn in supervisor_int.h). */
 #include "supervisor_int.h"
 
+#include "cgroup.h"
 #include "keys.h"
 #include "log.h"
 #include "parse.h"
@@ -67,6 +68,7 @@ static void slot_reset(struct slot *slot)
     slot->kill_reason = KILL_NONE;
     slot->cancel_requested = false;
     slot->finished_at_ms = 0;
+    slot->cgroup_failed = false;
     slot->state = SLOT_FREE;
     supervisor_slot_freed(slot->sup);
 }
@@ -263,6 +265,8 @@ void slot_kill(struct slot *slot, enum kill_reason reason)
     if (slot->pidfd >= 0 && !slot->exited &&
         pidfd_send_signal(slot->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
         log_error("job=%s cannot kill its child: %s", slot->id, strerror(errno));
+    if (slot->sup->cgroups && !slot->exited)
+        (void)cgroup_slot_kill(slot->sup->cgroups, slot->index);
     /* Before SPAWNED there is no pidfd yet: slot_on_spawned kills. */
 }
 
@@ -380,6 +384,23 @@ static int set_nonblock(int fd)
     return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
+/* The slot's cgroups: limits for this job, counters reset, and the
+ * cgroup.procs fds the child joins through. No cgroup layer: no fds. */
+static int prepare_cgroup(struct slot *slot, int fds[CGROUP_MAX_FDS],
+                          unsigned *ret_n)
+{
+    const struct job_limits *l = &slot->job->limits;
+    struct cgroup_limits cl = {
+        .memory_bytes = (uint64_t)l->memory_mb * 1024 * 1024,
+        .pids_max = 1,        /* the child itself: no fork, no thread */
+        .cpu_quota_pct = 100, /* one core per slot */
+    };
+    *ret_n = 0;
+    if (!slot->sup->cgroups)
+        return 0;
+    return cgroup_slot_prepare(slot->sup->cgroups, slot->index, &cl, fds, ret_n);
+}
+
 /* Pipes, the request to the zygote, the events. On failure nothing is
  * left open and -errno is returned. */
 static int spawn_child(struct slot *slot)
@@ -393,14 +414,21 @@ static int spawn_child(struct slot *slot)
         r = -errno;
     if (r == 0)
         r = build_payload(slot);
+    int cg_fds[CGROUP_MAX_FDS];
+    unsigned n_cg = 0;
+    if (r == 0 && (r = prepare_cgroup(slot, cg_fds, &n_cg)) < 0)
+        slot->cgroup_failed = true;
     slot->token = (++s->generation << 16) | slot->index;
     struct zmsg_spawn req = {.type = ZMSG_SPAWN,
                              .token = slot->token,
                              .cpu_limit_ms = slot->job->limits.cpu_ms,
                              .memory_limit_mb = slot->job->limits.memory_mb,
-                             .n_cgroup_fds = 0};
+                             .n_cgroup_fds = n_cg};
     if (r == 0)
-        r = zygote_spawn(s->zygote, &req, job_pipe[0], result_pipe[1]);
+        r = zygote_spawn(s->zygote, &req, job_pipe[0], result_pipe[1], cg_fds,
+                         n_cg);
+    for (unsigned i = 0; i < n_cg; i++)
+        close_keep_errno(cg_fds[i]);
     close_keep_errno(job_pipe[0]);
     close_keep_errno(result_pipe[1]);
     slot->job_fd = job_pipe[1];
@@ -430,7 +458,9 @@ static void start_child(struct slot *slot)
     if (r < 0 && slot->job_fd < 0) {
         slot->state = SLOT_STARTING;
         finish_now(slot, "crashed", "SandboxError",
-                   "could not start the job child: %s; the job did not run",
+                   "%s: %s; the job did not run",
+                   slot->cgroup_failed ? "sandbox step 'cgroup' failed"
+                                       : "could not start the job child",
                    strerror(-r));
         return;
     }
@@ -485,6 +515,24 @@ void slot_on_zygote_lost(struct slot *slot)
     slot_on_exited(slot, &m);
 }
 
+/* What the slot's cgroups saw: the kernel's OOM kill decides the status
+ * (the child only saw SIGKILL), and the cgroup's peak is the job's memory
+ * (pages it charged itself, not the zygote's it shares). */
+static void apply_cgroup_usage(struct slot *slot)
+{
+    struct cgroup_usage u;
+    struct outcome *o = &slot->outcome;
+    if (!slot->sup->cgroups ||
+        cgroup_slot_collect(slot->sup->cgroups, slot->index, &u) < 0)
+        return;
+    if (u.memory_peak_kb)
+        o->memory_kb = u.memory_peak_kb;
+    if (u.oom_killed && strcmp(o->status, "crashed") == 0)
+        outcome_set(o, "memory_limit", "MemoryLimit",
+                    "the kernel stopped the job at its memory limit of %u MiB",
+                    slot->job->limits.memory_mb);
+}
+
 /* Both the exit report and EOF are in: decide the outcome. */
 static void slot_complete(struct slot *slot)
 {
@@ -514,6 +562,7 @@ static void slot_complete(struct slot *slot)
     slot->outcome.time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
     slot->outcome.cpu_ms = end.cpu_ms;
     slot->outcome.memory_kb = e->maxrss_kb;
+    apply_cgroup_usage(slot);
     histogram_observe(&slot->sup->job_duration,
                       (double)slot->outcome.time_ms / 1000.0);
     child_cleanup(slot);

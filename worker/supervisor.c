@@ -522,7 +522,8 @@ struct supervisor *supervisor_new(const struct worker_config *cfg,
                                   struct zygote *zygote,
                                   const struct zmsg_ready *ready,
                                   const char *zygote_path,
-                                  char *const *zygote_args, int *ret_errno)
+                                  char *const *zygote_args,
+                                  struct cgroup_mgr *cgroups, int *ret_errno)
 {
     struct supervisor *s = calloc(1, sizeof(*s));
     int r = -ENOMEM;
@@ -537,6 +538,7 @@ struct supervisor *supervisor_new(const struct worker_config *cfg,
     s->zygote_up = true;
     s->zygote_path = zygote_path;
     s->zygote_args = zygote_args;
+    s->cgroups = cgroups;
     s->recover_pending = true; /* a previous run with our id may have left ids */
     s->n_slots = cfg->slots;
     config_job_policy(cfg, &s->policy);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct cgroup_mgr;
 struct event;
 struct event_base;
 struct zygote;
@@ -73,6 +74,7 @@ struct slot {
     int64_t finished_at_ms;  /* when the outcome was decided */
     struct outcome outcome;
     bool cancel_requested;   /* kill as soon as there is a child */
+    bool cgroup_failed;      /* preparing the slot's cgroups failed */
 };
 
 struct supervisor {
@@ -83,6 +85,7 @@ struct supervisor {
     struct redis_conn *cmd;     /* everything else */
     struct redis_conn *sub;     /* SUBSCRIBE to cancel and control */
     struct zygote *zygote;
+    struct cgroup_mgr *cgroups;  /* per-slot cgroups, or NULL (layer off) */
     const char *zygote_path;
     char *const *zygote_args;
     struct zmsg_ready ready;

@@ -220,10 +220,15 @@ int zygote_attach(struct zygote *z, struct event_base *base,
 }
 
 int zygote_spawn(struct zygote *z, const struct zmsg_spawn *req, int job_read,
-                 int result_write)
+                 int result_write, const int *cgroup_fds, unsigned n_cgroup_fds)
 {
-    int fds[2] = {job_read, result_write};
+    int fds[2 + ZPROTO_MAX_CGROUP_FDS] = {job_read, result_write};
     char control[CMSG_SPACE(sizeof(fds))];
+    if (n_cgroup_fds > ZPROTO_MAX_CGROUP_FDS || req->n_cgroup_fds != n_cgroup_fds)
+        return -EINVAL;
+    for (unsigned i = 0; i < n_cgroup_fds; i++)
+        fds[2 + i] = cgroup_fds[i];
+    size_t fd_bytes = sizeof(int) * (2 + n_cgroup_fds);
     struct iovec iov = {.iov_base = (void *)req, .iov_len = sizeof(*req)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
                         .msg_control = control, .msg_controllen = sizeof(control)};
@@ -232,13 +237,52 @@ int zygote_spawn(struct zygote *z, const struct zmsg_spawn *req, int job_read,
     if (z->lost)
         return -EPIPE;
     memset(control, 0, sizeof(control));
+    mh.msg_controllen = CMSG_SPACE(fd_bytes);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(fds));
-    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    c->cmsg_len = CMSG_LEN(fd_bytes);
+    memcpy(CMSG_DATA(c), fds, fd_bytes);
     if (sendmsg(z->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         return -errno;
     return 0;
+}
+
+void zygote_set_events(struct zygote *z, const struct zygote_events *events,
+                       void *userdata)
+{
+    z->events = events;
+    z->userdata = userdata;
+}
+
+int zygote_poll(struct zygote *z, int timeout_ms)
+{
+    struct pollfd p = {.fd = z->sock, .events = POLLIN};
+    union {
+        struct zmsg_spawned s;
+        struct zmsg_exited e;
+        char raw[256];
+    } msg;
+    int passed;
+    if (z->lost)
+        return -EPIPE;
+    int k = poll(&p, 1, timeout_ms);
+    if (k < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (k == 0)
+        return 0;
+    ssize_t got = recv_msg(z->sock, &msg, sizeof(msg), &passed);
+    if (got == -EAGAIN || got == -EINTR)
+        return 0;
+    if (got <= 0) {
+        report_lost(z);
+        return -EPIPE;
+    }
+    if (got < (ssize_t)sizeof(uint32_t)) {
+        close_keep_errno(passed);
+        return 0;
+    }
+    dispatch(z, &msg, got, passed);
+    return 1;
 }
 
 pid_t zygote_pid(const struct zygote *z)

@@ -38,11 +38,20 @@ struct zygote *zygote_start(const char *path, char *const extra_args[],
 int zygote_attach(struct zygote *z, struct event_base *base,
                   const struct zygote_events *events, void *userdata);
 
+/* Without a loop (the self-test): deliver events to these callbacks, and
+ * wait up to timeout_ms for one message and dispatch it. poll returns 1
+ * when a message was dispatched, 0 on timeout, -EPIPE when the zygote is
+ * gone. */
+void zygote_set_events(struct zygote *z, const struct zygote_events *events,
+                       void *userdata);
+int zygote_poll(struct zygote *z, int timeout_ms);
+
 /* Ask for one child. job_read and result_write are sent with the request
- * and stay owned by the caller (close them after this returns). -EPIPE
+ * with the n_cgroup_fds cgroup.procs fds, and stay owned by the caller
+ * (close them after this returns). -EPIPE
  * when the zygote is gone, -EAGAIN when its socket is full. */
 int zygote_spawn(struct zygote *z, const struct zmsg_spawn *req, int job_read,
-                 int result_write);
+                 int result_write, const int *cgroup_fds, unsigned n_cgroup_fds);
 
 pid_t zygote_pid(const struct zygote *z);
 

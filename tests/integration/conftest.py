@@ -96,11 +96,36 @@ def redis_server():
     shutil.rmtree(server.dir, ignore_errors=True)
 
 
+_missing_layers = None
+
+
+def missing_layers():
+    """Layers this host cannot provide, from `sandq-worker --self-test`
+    (run once). Workers in tests accept exactly those with --allow-missing,
+    and say so: a weaker sandbox is never silent."""
+    global _missing_layers
+    if _missing_layers is None:
+        p = subprocess.run([WORKER_BIN, "--self-test"], capture_output=True,
+                           text=True, timeout=120)
+        _missing_layers = {}
+        for line in p.stdout.splitlines():
+            m = re.match(r"^(\w+)\s+MISSING\s+(.*)$", line)
+            if m:
+                _missing_layers[m.group(1)] = m.group(2)
+        for name, why in _missing_layers.items():
+            print(f"NOTE: sandbox layer {name} missing on this host ({why}); "
+                  f"tests run workers with --allow-missing {name}")
+    return _missing_layers
+
+
 class Worker:
     """One sandq-worker process; stderr captured to a file for assertions."""
 
     def __init__(self, server, prefix, args=(), env=None):
         self.prefix = prefix
+        missing = missing_layers()
+        if missing and "--allow-missing" not in args:
+            args = list(args) + ["--allow-missing", ",".join(sorted(missing))]
         self.log_path = os.path.join(server.dir, f"worker-{prefix}-{uuid.uuid4().hex[:6]}.log")
         cmd = shlex.split(os.environ.get("TEST_PREFIX", "")) + [
             WORKER_BIN, "--redis", server.url, "--prefix", prefix] + list(args)

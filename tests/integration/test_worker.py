@@ -240,14 +240,26 @@ def test_stdout_truncated(worker, jobs):
     assert job["stdout"].startswith("line 0\nline 1\n")
 
 
-def test_violation_names_syscall(worker, jobs):
+@pytest.fixture
+def no_interp_worker(start_worker):
+    """A worker whose restricted-interpreter layer is off (test-only flag):
+    escapes reach the OS layers, which must still stop them."""
+    return start_worker("--slots", "2", "--unsafe-disable-layers", "interpreter")
+
+
+def test_escape_rejected_by_interpreter_layer(worker, jobs):
+    job = jobs.run("import random\ndef f():\n    return random._os.system('true')\n")
+    assert job["status"] == "rejected", job
+
+
+def test_violation_names_syscall(no_interp_worker, jobs):
     code = "import random\ndef f():\n    return random._os.system('true')\n"
     job = jobs.run(code)
     assert job["status"] == "violation", job
     assert job["error"].startswith("forbidden system call: "), job
 
 
-def test_violation_socket(worker, jobs):
+def test_violation_socket(no_interp_worker, jobs):
     code = ("import random\ndef f():\n"
             "    s = random._os.sys.modules['_socket'] if '_socket' in random._os.sys.modules else None\n"
             "    return random._os.open('/etc/passwd', 0)\n")
@@ -256,7 +268,7 @@ def test_violation_socket(worker, jobs):
     assert "open" in job["error"], job
 
 
-def test_crashed_on_interpreter_death(worker, jobs):
+def test_crashed_on_interpreter_death(no_interp_worker, jobs):
     # A C-level recursion past any stack once the recursion limit is lifted
     # through an escape: the interpreter dies by SIGSEGV.
     code = ("import random\ndef f():\n"
