@@ -41,7 +41,31 @@ VERSION := 0.1.0
 
 # Python headers trigger our strict warnings; include them as system headers.
 PY_CFLAGS  := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags python3-embed))
+
+# The zygote embeds CPython. PYTHON_LINK=static (the default when Debian's
+# libpython3.11.a is there, and not with sanitizers) links the non-PIC
+# static library into a non-PIE zygote, as Debian's own /usr/bin/python3 is
+# built: user code runs ~20% faster than through the PIC shared library
+# (docs/benchmarks.md). The cost is a fixed address for the zygote's code,
+# which matters little for a fork server: every job child shares its
+# parent's layout in any case. PYTHON_LINK=shared keeps a PIE zygote.
+PY_CONFIG_DIR := $(shell $(PKG_CONFIG) --variable=prefix python3-embed)/lib/python3.11/config-3.11-$(shell $(CC) -dumpmachine)
+ifeq ($(SANITIZE),)
+PYTHON_LINK ?= $(if $(wildcard $(PY_CONFIG_DIR)/libpython3.11.a),static,shared)
+else
+PYTHON_LINK ?= shared
+endif
+ifeq ($(PYTHON_LINK),static)
+PY_LIBS    := -Wl,--whole-archive $(PY_CONFIG_DIR)/libpython3.11.a -Wl,--no-whole-archive \
+              -Xlinker -export-dynamic -lexpat -lz -ldl -lm
+ZYGOTE_CFLAGS := -fno-pie
+ZYGOTE_LDFLAGS := -no-pie
+else
 PY_LIBS    := $(shell $(PKG_CONFIG) --libs python3-embed)
+ZYGOTE_CFLAGS :=
+ZYGOTE_LDFLAGS :=
+endif
+ZYGOTE_OBJ_NAMES := zygote_main zygote child seccomp_policy pyrun namespaces probe
 WORKER_PKGS := hiredis libevent jansson libseccomp
 WORKER_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(WORKER_PKGS))
 WORKER_LIBS   := $(shell $(PKG_CONFIG) --libs $(WORKER_PKGS))
@@ -51,9 +75,9 @@ JANSSON_LIBS  := $(shell $(PKG_CONFIG) --libs jansson)
 COMMON_SRCS := $(wildcard common/*.c)
 WORKER_SRCS := worker/main.c worker/supervisor.c \
                worker/zygote_client.c worker/redis_conn.c worker/scripts.c worker/slot.c \
-               worker/registry.c worker/control.c worker/metrics.c worker/sdnotify.c worker/layers.c
+               worker/registry.c worker/control.c worker/metrics.c worker/sdnotify.c worker/layers.c worker/selftest.c
 ZYGOTE_SRCS := worker/zygote_main.c worker/zygote.c worker/child.c \
-               worker/seccomp_policy.c worker/pyrun.c
+               worker/seccomp_policy.c worker/pyrun.c worker/namespaces.c worker/probe.c
 ZYGOTE_ASM  := worker/runtime_blob.S
 CLI_SRCS    := $(wildcard tools/cli/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -78,15 +102,25 @@ $(BUILD)/libsandq-common.a: $(COMMON_OBJS)
 $(BUILD)/sandq-worker: $(WORKER_OBJS) $(BUILD)/libsandq-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS)
 
-$(BUILD)/sandq-zygote: $(ZYGOTE_OBJS) $(BUILD)/libsandq-common.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PY_LIBS) $(SECCOMP_LIBS)
+$(BUILD)/sandq-zygote: $(ZYGOTE_OBJS) $(BUILD)/libsandq-zygote-common.a
+	$(CC) $(filter-out -pie,$(LDFLAGS)) $(if $(ZYGOTE_LDFLAGS),$(ZYGOTE_LDFLAGS),-pie) -o $@ $^ $(PY_LIBS) $(SECCOMP_LIBS)
+
+# The zygote's copy of common/, compiled like the zygote (non-PIE when
+# libpython is linked statically).
+ZYGOTE_COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj-zygote/%.o)
+$(BUILD)/libsandq-zygote-common.a: $(ZYGOTE_COMMON_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/obj-zygote/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ZYGOTE_CFLAGS) $(WORKER_CFLAGS) -c -o $@ $<
 
 $(BUILD)/sandq: $(CLI_OBJS) $(BUILD)/libsandq-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS)
 
 $(BUILD)/obj/worker/%.o: worker/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WORKER_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(if $(filter $(ZYGOTE_OBJ_NAMES),$*),$(ZYGOTE_CFLAGS)) $(WORKER_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
