@@ -163,6 +163,25 @@ static json_t *json_parse(const char *text, size_t len, json_error_t *err)
     return v;
 }
 
+/* A field too big to parse in the supervisor's loop: check the outer type
+ * from its first byte and leave the rest to the child (see job.h). */
+static int json_field_big(const struct job_field *f, const char *what,
+                          json_type want, char **ret, size_t *ret_len,
+                          char **ret_error)
+{
+    size_t i = 0;
+    while (i < f->len && strchr(" \t\r\n", f->value[i]))
+        i++;
+    char open = want == JSON_ARRAY ? '[' : '{';
+    if (i == f->len || f->value[i] != open)
+        return invalid(ret_error, "'%s' must be a JSON %s", what,
+                       want == JSON_ARRAY ? "array" : "object");
+    if (!(*ret = memdup0(f->value, f->len)))
+        return -ENOMEM;
+    *ret_len = f->len;
+    return 0;
+}
+
 /* Parse a JSON field and check its type; on success *ret is a copy of the
  * text (the child parses it again with Python's json, big ints and all). */
 static int json_field(const struct job_field *f, const struct job_policy *p,
@@ -173,6 +192,8 @@ static int json_field(const struct job_field *f, const struct job_policy *p,
     if (f->len > p->args_max_bytes)
         return invalid(ret_error, "'%s' is %zu bytes, over the %zu byte cap",
                        what, f->len, p->args_max_bytes);
+    if (f->len > JOB_JSON_VALIDATE_MAX)
+        return json_field_big(f, what, want, ret, ret_len, ret_error);
     json_t *v = json_parse(f->value, f->len, &err);
     if (!v)
         return invalid(ret_error, "'%s' is not valid JSON: %s (at %d:%d)", what,

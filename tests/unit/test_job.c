@@ -608,3 +608,26 @@ TEST(job_free_null)
     job_free(NULL);
     CHECK(true);
 }
+
+/* Fields over JOB_JSON_VALIDATE_MAX are not parsed in the supervisor (the
+ * sandboxed child validates them); only their outer type is checked. */
+TEST(big_json_field_type_checked_only)
+{
+    size_t n = JOB_JSON_VALIDATE_MAX + 10;
+    char *args = malloc(n + 1);
+    REQUIRE(args != NULL);
+    memset(args, ' ', n);
+    args[0] = '[';
+    args[1] = '1';
+    args[2] = ',';           /* malformed: the child reports it */
+    args[n - 1] = ']';
+    args[n] = '\0';
+    struct job *job;
+    if (EXPECT_VALID(&job, F("code", CODE), F("function", "f"),
+                     field_str("args", args)))
+        job_free(job);
+    args[0] = '{';
+    EXPECT_INVALID("'args'", NULL, F("code", CODE), F("function", "f"),
+                   field_str("args", args));
+    free(args);
+}
