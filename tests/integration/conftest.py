@@ -226,7 +226,7 @@ def start_worker(redis_server, prefix):
         if w.alive():
             w.stop()
         out = w.output()
-        assert "AddressSanitizer" not in out and "runtime error:" not in out, out
+        assert not re.search(r"ERROR: (Address|Leak)Sanitizer|runtime error:", out), out
         # under TEST_PREFIX="valgrind ...": any error or leak fails the test
         assert not re.search(r"ERROR SUMMARY: [1-9]|definitely lost: [1-9]", out), out
 
