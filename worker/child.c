@@ -4,14 +4,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
+#include "namespaces.h"
+#include "probe.h"
 #include "pyrun.h"
 #include "seccomp_policy.h"
 #include "zproto.h"
@@ -28,10 +32,21 @@
  * file, glibc sees no change and touches nothing. */
 static char *job_environment[] = {"TZ=:/etc/localtime", NULL};
 
-/* The fd 'E' frames go to: the result pipe, whichever number it has now. */
+/* Setup timestamps (CLOCK_MONOTONIC) for the 'T' frame. */
+enum child_mark { MARK_START, MARK_CGROUP, MARK_CAPS_BEFORE, MARK_CAPS, MARK_READY, MARK_COUNT };
+
+/* The fd 'E' frames go to (the result pipe, whichever number it has
+ * now), and the setup's timestamps. */
 struct child {
     const struct child_params *p;
     int result_fd;
+    struct timespec marks[MARK_COUNT];
+};
+
+/* A job as read from the pipe: Python fields, or a probe. */
+struct child_job {
+    struct pyrun_job py;
+    struct pyrun_slice probe;
 };
 
 /* See child.h: the raw exit_group under ASan keeps LeakSanitizer (and
@@ -107,6 +122,18 @@ static void child_step(const struct child *c, int step, int ret)
         child_fail(c, step, -ret);
 }
 
+/* clock_gettime is in the vDSO: no system call, nothing to check. */
+static void child_mark(struct child *c, enum child_mark m)
+{
+    (void)clock_gettime(CLOCK_MONOTONIC, &c->marks[m]);
+}
+
+static long long elapsed_us(const struct timespec *from, const struct timespec *to)
+{
+    return (long long)(to->tv_sec - from->tv_sec) * 1000000 +
+           (to->tv_nsec - from->tv_nsec) / 1000;
+}
+
 /* Die with the zygote, and make sure it did not die already (the signal
  * is only armed from now on). */
 static int child_parent_death(const struct child *c)
@@ -114,6 +141,30 @@ static int child_parent_death(const struct child *c)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         return -errno;
     return getppid() == c->p->zygote_pid ? 0 : -ESRCH;
+}
+
+/* Join the slot's cgroups: "0" written to a cgroup.procs file moves the
+ * writer, and the supervisor opened the files (the kernel checks the
+ * opener's credentials), so this needs no privilege here. First, so that
+ * everything after (including the rest of the setup) is accounted and
+ * limited there. Each fd is closed right after; with the cgroup layer
+ * disabled they are only closed. */
+static int child_join_cgroups(const struct child *c)
+{
+    for (size_t i = 0; i < c->p->n_cgroup_fds; i++) {
+        int fd = c->p->cgroup_fds[i];
+        ssize_t n = 1;
+        if (c->p->cgroup)
+            do
+                n = write(fd, "0", 1);
+            while (n < 0 && errno == EINTR);
+        int err = n < 0 ? errno : n == 1 ? 0 : EIO;
+        if (close(fd) < 0 && err == 0)
+            err = errno;
+        if (err)
+            return -err;
+    }
+    return 0;
 }
 
 /* Default dispositions and an empty mask: the zygote blocks SIGCHLD, and
@@ -185,11 +236,17 @@ static int child_memory_limit(const struct child_params *p)
 }
 
 /* No core dumps, no files, no fds beyond the two pipes (and one spare),
- * no locked memory or message queues; CPU and memory per job. */
+ * no locked memory or message queues, no second process (RLIMIT_NPROC
+ * counts the real uid's processes, this one included; the kernel exempts
+ * host root, so it bites when the user namespace maps the job to an
+ * unprivileged id); CPU and memory per job. */
 static int child_set_rlimits(const struct child *c)
 {
     int r;
+    if (!c->p->rlimits)
+        return 0;
     if ((r = set_limit(RLIMIT_CORE, 0, 0)) < 0 ||
+        (r = set_limit(RLIMIT_NPROC, 1, 1)) < 0 ||
         (r = set_limit(RLIMIT_FSIZE, 0, 0)) < 0 ||
         (r = set_limit(RLIMIT_NOFILE, 3, 3)) < 0 ||
         (r = set_limit(RLIMIT_MEMLOCK, 0, 0)) < 0 ||
@@ -243,9 +300,19 @@ static int child_job_field(uint8_t tag)
     return -1;
 }
 
+/* Where a job frame goes: a Python field or the probe; NULL for an
+ * unknown tag. */
+static struct pyrun_slice *child_job_slot(struct child_job *job, uint8_t tag)
+{
+    if (tag == FRAME_JOB_PROBE)
+        return &job->probe;
+    int field = child_job_field(tag);
+    return field < 0 ? NULL : &job->py.field[field];
+}
+
 /* Split the job pipe's bytes into fields. NULL when they form exactly one
  * complete job; otherwise the reason it is malformed. */
-static const char *child_parse_job(const struct buf *in, struct pyrun_job *job)
+static const char *child_parse_job(const struct buf *in, struct child_job *job)
 {
     size_t pos = 0;
     struct frame f;
@@ -258,12 +325,12 @@ static const char *child_parse_job(const struct buf *in, struct pyrun_job *job)
             return "the job ended before its end frame";
         if (f.tag == FRAME_JOB_END)
             return pos == in->len ? NULL : "data follows the job's end frame";
-        int field = child_job_field(f.tag);
-        if (field < 0)
+        struct pyrun_slice *slot = child_job_slot(job, f.tag);
+        if (!slot)
             return "the job has a frame with an unknown tag";
-        if (job->field[field].data)
+        if (slot->data)
             return "the job repeats a field";
-        job->field[field] = (struct pyrun_slice){.data = f.data, .len = f.len};
+        *slot = (struct pyrun_slice){.data = f.data, .len = f.len};
     }
 }
 
@@ -298,27 +365,55 @@ static int child_invalid(struct buf *out, const char *why)
     return r;
 }
 
+/* Run a parsed job: its probe when it has one (C code in place of
+ * Python, see probe.h), else the Python job. */
+static int child_run_job(const struct child *c, const struct child_job *job, struct buf *out)
+{
+    if (job->probe.data) {
+        struct probe_env env = {.memory_limit_mb = c->p->memory_limit_mb};
+        return probe_run(job->probe.data, job->probe.len, &env, out);
+    }
+    return pyrun_run_job(&job->py, out);
+}
+
 /* Read, run and answer the job into out (without the end frame). */
-static int child_outcome(struct buf *out)
+static int child_outcome(const struct child *c, struct buf *out)
 {
     struct buf in = {0};
-    struct pyrun_job job;
+    struct child_job job;
     int r = child_read_job(&in);
     if (r == -E2BIG)
         return child_invalid(out, "the job is larger than the frame limit");
     if (r < 0)
         return r;
     const char *problem = child_parse_job(&in, &job);
-    r = problem ? child_invalid(out, problem) : pyrun_run_job(&job, out);
+    r = problem ? child_invalid(out, problem) : child_run_job(c, &job, out);
     buf_release(&in);
     return r;
 }
 
-/* Step 10, inside the sandbox. Exit codes per enum zexit. */
-_Noreturn static void child_serve_job(void)
+/* The 'T' frame of the setup (see child.h). */
+static int child_timings(const struct child *c, struct buf *out)
+{
+    char text[128];
+    const struct timespec *m = c->marks;
+    int n = snprintf(text, sizeof(text), "fork=%lld cgroup=%lld caps=%lld setup=%lld",
+                     elapsed_us(&c->p->forked_at, &m[MARK_START]),
+                     elapsed_us(&m[MARK_START], &m[MARK_CGROUP]),
+                     elapsed_us(&m[MARK_CAPS_BEFORE], &m[MARK_CAPS]),
+                     elapsed_us(&m[MARK_START], &m[MARK_READY]));
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return -EIO;
+    return buf_append_frame(out, FRAME_OUT_TIMING, text, (size_t)n);
+}
+
+/* The last step, inside the sandbox. Exit codes per enum zexit. */
+_Noreturn static void child_serve_job(const struct child *c)
 {
     struct buf out = {0};
-    int r = child_outcome(&out);
+    int r = child_timings(c, &out);
+    if (r == 0)
+        r = child_outcome(c, &out);
     if (r == 0)
         r = buf_append_frame(&out, FRAME_OUT_END, NULL, 0);
     if (r == -ENOMEM)
@@ -328,18 +423,35 @@ _Noreturn static void child_serve_job(void)
     child_exit(ZEXIT_OK);
 }
 
+static int child_drop_caps(const struct child *c)
+{
+    return c->p->caps ? ns_drop_caps() : 0;
+}
+
+static int child_seccomp(const struct child *c)
+{
+    return c->p->seccomp ? seccomp_policy_load(c->p->filter) : 0;
+}
+
 _Noreturn void child_run(const struct child_params *params)
 {
     struct child c = {.p = params, .result_fd = params->result_fd};
 
+    child_mark(&c, MARK_START);
     child_step(&c, ZSTEP_PDEATHSIG, child_parent_death(&c));
+    child_step(&c, ZSTEP_CGROUP, child_join_cgroups(&c));
+    child_mark(&c, MARK_CGROUP);
     child_step(&c, ZSTEP_SIGNALS, child_reset_signals());
     child_step(&c, ZSTEP_FDS, child_setup_fds(&c));
     child_step(&c, ZSTEP_RLIMITS, child_set_rlimits(&c));
+    child_mark(&c, MARK_CAPS_BEFORE);
+    child_step(&c, ZSTEP_CAPS, child_drop_caps(&c));
+    child_mark(&c, MARK_CAPS);
     child_step(&c, ZSTEP_NO_NEW_PRIVS, prctl_set(PR_SET_NO_NEW_PRIVS, 1));
     child_step(&c, ZSTEP_DUMPABLE, prctl_set(PR_SET_DUMPABLE, 0));
     child_step(&c, ZSTEP_SIGNALS, child_trap_sigsys());
     child_step(&c, ZSTEP_PYTHON, pyrun_after_fork_child());
-    child_step(&c, ZSTEP_SECCOMP, seccomp_policy_load(params->filter));
-    child_serve_job();
+    child_step(&c, ZSTEP_SECCOMP, child_seccomp(&c));
+    child_mark(&c, MARK_READY);
+    child_serve_job(&c);
 }

@@ -115,13 +115,67 @@ static PyObject *pyrun_module_list(const char *const *modules, size_t n)
     return list;
 }
 
-/* init(allowed) and keep after_fork/run_job for the children. */
-static int pyrun_init_runtime(PyObject *module, const char *const *modules, size_t n)
+/* 1 when the function takes a parameter called name (positional or
+ * keyword-only), 0 when not, -1 with a Python error set. Read from its
+ * code object: importing inspect would load modules the sandbox does not
+ * need. */
+static int pyrun_has_parameter(PyObject *func, const char *name)
+{
+    PyObject *code = PyObject_GetAttrString(func, "__code__");
+    if (!code)
+        return -1;
+    int found = -1;
+    PyObject *names = PyObject_GetAttrString(code, "co_varnames");
+    PyObject *argc = PyObject_GetAttrString(code, "co_argcount");
+    PyObject *kwc = PyObject_GetAttrString(code, "co_kwonlyargcount");
+    if (names && argc && kwc && PyTuple_Check(names)) {
+        Py_ssize_t n = PyLong_AsSsize_t(argc) + PyLong_AsSsize_t(kwc);
+        found = PyErr_Occurred() ? -1 : 0;
+        for (Py_ssize_t i = 0; found == 0 && i < n && i < PyTuple_GET_SIZE(names); i++) {
+            PyObject *item = PyTuple_GET_ITEM(names, i);
+            found = PyUnicode_Check(item) && PyUnicode_CompareWithASCIIString(item, name) == 0;
+        }
+    }
+    Py_XDECREF(names);
+    Py_XDECREF(argc);
+    Py_XDECREF(kwc);
+    Py_DECREF(code);
+    return found;
+}
+
+/* init(allowed), or init(allowed, interpreter=False) when the restricted
+ * interpreter is to stay off and the runtime knows the keyword. */
+static PyObject *pyrun_call_init(PyObject *module, PyObject *allowed, bool interpreter,
+                                 bool *ret_interpreter)
+{
+    PyObject *init = PyObject_GetAttrString(module, "init");
+    if (!init)
+        return NULL;
+    int switchable = interpreter ? 0 : pyrun_has_parameter(init, "interpreter");
+    PyObject *ret = NULL;
+    if (switchable < 0) {
+        Py_DECREF(init);
+        return NULL;
+    }
+    PyObject *args = PyTuple_Pack(1, allowed);
+    PyObject *kwargs = switchable ? Py_BuildValue("{s:O}", "interpreter", Py_False) : NULL;
+    if (args && (!switchable || kwargs))
+        ret = PyObject_Call(init, args, kwargs);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_DECREF(init);
+    *ret_interpreter = !switchable;
+    return ret;
+}
+
+/* init() and keep after_fork/run_job for the children. */
+static int pyrun_init_runtime(PyObject *module, const char *const *modules, size_t n,
+                              bool interpreter, bool *ret_interpreter)
 {
     PyObject *allowed = pyrun_module_list(modules, n);
     if (!allowed)
         return pyrun_python_error("building the module list");
-    PyObject *ret = PyObject_CallMethod(module, "init", "(O)", allowed);
+    PyObject *ret = pyrun_call_init(module, allowed, interpreter, ret_interpreter);
     Py_DECREF(allowed);
     if (!ret)
         return pyrun_python_error("sandq_runtime.init()");
@@ -133,7 +187,8 @@ static int pyrun_init_runtime(PyObject *module, const char *const *modules, size
     return 0;
 }
 
-int pyrun_init(const char *const *modules, size_t n_modules)
+int pyrun_init(const char *const *modules, size_t n_modules, bool interpreter,
+               bool *ret_interpreter)
 {
     int r = pyrun_start_interpreter();
     if (r < 0)
@@ -141,7 +196,7 @@ int pyrun_init(const char *const *modules, size_t n_modules)
     PyObject *module = pyrun_load_runtime();
     if (!module)
         return pyrun_python_error("loading the embedded runtime");
-    r = pyrun_init_runtime(module, modules, n_modules);
+    r = pyrun_init_runtime(module, modules, n_modules, interpreter, ret_interpreter);
     Py_DECREF(module);
     return r;
 }
@@ -166,6 +221,11 @@ void pyrun_before_fork(void)
 void pyrun_after_fork_parent(void)
 {
     PyOS_AfterFork_Parent();
+}
+
+void pyrun_after_fork_server(void)
+{
+    PyOS_AfterFork_Child();
 }
 
 /* Turn the pending exception into -ENOMEM or `other`, and clear it. */

@@ -11,6 +11,7 @@
 #ifndef SANDQ_PYRUN_H
 #define SANDQ_PYRUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "frame.h"
@@ -39,9 +40,13 @@ struct pyrun_job {
 
 /* Initialise CPython (isolated, stdlib from the system prefix), load the
  * runtime and call its init() with the module allowlist (n == 0: the
- * runtime's default list). Logs the Python error itself. -EINVAL when
- * CPython or the runtime failed, -ENOMEM. Call once, in the zygote. */
-int pyrun_init(const char *const *modules, size_t n_modules);
+ * runtime's default list). interpreter false (tests only) asks the runtime
+ * to leave its restricted interpreter off with init(..., interpreter=False);
+ * a runtime without that keyword keeps it on. *ret_interpreter says
+ * whether it is on. Logs the Python error itself. -EINVAL when CPython or
+ * the runtime failed, -ENOMEM. Call once, in the zygote. */
+int pyrun_init(const char *const *modules, size_t n_modules, bool interpreter,
+               bool *ret_interpreter);
 
 /* The interpreter's version ("3.11.2") into buf (always NUL-terminated). */
 void pyrun_version(char *buf, size_t size);
@@ -50,6 +55,11 @@ void pyrun_version(char *buf, size_t size);
  * hooks). */
 void pyrun_before_fork(void);
 void pyrun_after_fork_parent(void);
+
+/* In a child that goes on as the zygote (the pid namespace's pid 1):
+ * CPython's own after-fork handling only; stdio and the runtime stay as
+ * they were. */
+void pyrun_after_fork_server(void);
 
 /* In the job child, before the seccomp filter: CPython's own after-fork
  * handling and the runtime's after_fork() (fresh random seed, no stdio).

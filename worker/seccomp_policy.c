@@ -5,7 +5,15 @@
  * CPython: every module it may use is already imported, fd 0 is the job
  * pipe, fd 1 the result pipe, and nothing else is open. So the allowlist is
  * what CPython needs to compute and allocate, observed with strace on real
- * jobs (see the report in the commit history), and no more. */
+ * jobs (see the report in the commit history), and no more.
+ *
+ * Read as an attacker who already runs arbitrary code in the child: every
+ * allowed call is either harmless with any arguments (brk, munmap,
+ * getrandom, exit) or has its arguments pinned below to what CPython
+ * passes, where other values would reach further: other fds, executable
+ * memory, other processes' CPU clocks, shared futexes, page poisoning, the
+ * host's huge pages. The self-test's probes (probe.h) run under this same
+ * filter; there is no probe mode. */
 #include "seccomp_policy.h"
 
 #include <errno.h>
@@ -46,6 +54,15 @@ struct rule {
 /* FUTEX_CLOCK_REALTIME may accompany the wait operations below. */
 #define FUTEX_OP_MASK (0xffffffffu & ~(uint32_t)FUTEX_CLOCK_REALTIME)
 
+/* Clock ids 0..15 (CLOCK_REALTIME ... CLOCK_TAI), in the low 32 bits the
+ * kernel reads (clockid_t is an int). Negative ids name another process's
+ * or thread's CPU clock (which would leak its CPU use: a side channel) or a
+ * dynamic clock behind an fd. */
+#define CLOCK_ID_OK ARG_MASKED(0, 0xfffffff0u, 0)
+/* mmap flags that must be clear: MAP_HUGETLB draws on the host's reserved
+ * huge page pool, MAP_LOCKED pins memory; CPython uses neither. */
+#define MMAP_FLAGS_CHECKED ((uint64_t)(MAP_ANONYMOUS | MAP_HUGETLB | MAP_LOCKED))
+
 static const struct rule rules[] = {
     /* The job arrives on fd 0; nothing else may be read. */
     {SCMP_SYS(read), ALLOW, 1, {ARG_EQ(0, 0)}},
@@ -56,18 +73,22 @@ static const struct rule rules[] = {
     {SCMP_SYS(write), SCMP_ACT_ERRNO(EBADF), 1, {ARG_NE(0, 1)}},
     /* The heap: glibc malloc grows the main arena with brk. */
     {SCMP_SYS(brk), ALLOW, 0, {{0}}},
-    /* Large allocations and pymalloc arenas: anonymous, never executable, so
-     * no new code can appear in the process (W^X). */
+    /* Large allocations and pymalloc arenas: anonymous (no fd, so no file
+     * can be mapped), never executable, so no new code can appear in the
+     * process (W^X); no huge or locked pages. */
     {SCMP_SYS(mmap), ALLOW, 2,
-     {ARG_MASKED(2, PROT_EXEC, 0), ARG_MASKED(3, MAP_ANONYMOUS, MAP_ANONYMOUS)}},
+     {ARG_MASKED(2, PROT_EXEC, 0), ARG_MASKED(3, MMAP_FLAGS_CHECKED, MAP_ANONYMOUS)}},
     /* Changing protections is fine as long as nothing becomes executable. */
     {SCMP_SYS(mprotect), ALLOW, 1, {ARG_MASKED(2, PROT_EXEC, 0)}},
-    /* Freeing and resizing what malloc mapped (realloc of big blocks). */
+    /* Freeing what malloc mapped. */
     {SCMP_SYS(munmap), ALLOW, 0, {{0}}},
-    {SCMP_SYS(mremap), ALLOW, 0, {{0}}},
+    /* realloc of big blocks: MREMAP_MAYMOVE only. MREMAP_FIXED could move a
+     * mapping over the code, MREMAP_DONTUNMAP leaves aliases behind. */
+    {SCMP_SYS(mremap), ALLOW, 1, {ARG_MASKED(3, ~(uint64_t)MREMAP_MAYMOVE, 0)}},
     /* malloc returns memory with DONTNEED/FREE. Only those advices: the
-     * child may hold CAP_SYS_ADMIN, and MADV_HWPOISON/SOFT_OFFLINE would
-     * poison page-cache pages that the zygote and other jobs share. */
+     * filter does not rely on the capabilities being gone, and with
+     * CAP_SYS_ADMIN MADV_HWPOISON/SOFT_OFFLINE would poison page-cache
+     * pages that the zygote and other jobs share. */
     {SCMP_SYS(madvise), ALLOW, 1, {ARG_EQ(2, MADV_DONTNEED)}},
     {SCMP_SYS(madvise), ALLOW, 1, {ARG_EQ(2, MADV_FREE)}},
     /* Leaving: _exit() and the end of the SIGSYS handler. */
@@ -78,12 +99,13 @@ static const struct rule rules[] = {
     /* glibc masks signals around abort() and some internals; the kernel
      * unblocks a forced SIGSYS regardless, so this cannot hide violations. */
     {SCMP_SYS(rt_sigprocmask), ALLOW, 0, {{0}}},
-    /* time, datetime and time.process_time() (CPU clocks are not vDSO). */
-    {SCMP_SYS(clock_gettime), ALLOW, 0, {{0}}},
-    {SCMP_SYS(clock_getres), ALLOW, 0, {{0}}},
+    /* time, datetime and time.process_time() (CPU clocks are not vDSO):
+     * this process's own clocks only (CLOCK_ID_OK). */
+    {SCMP_SYS(clock_gettime), ALLOW, 1, {CLOCK_ID_OK}},
+    {SCMP_SYS(clock_getres), ALLOW, 1, {CLOCK_ID_OK}},
     {SCMP_SYS(gettimeofday), ALLOW, 0, {{0}}},
     /* time.sleep(); the wall-clock limit bounds it. */
-    {SCMP_SYS(clock_nanosleep), ALLOW, 0, {{0}}},
+    {SCMP_SYS(clock_nanosleep), ALLOW, 1, {CLOCK_ID_OK}},
     {SCMP_SYS(nanosleep), ALLOW, 0, {{0}}},
     /* random.Random(), SystemRandom and os.urandom seed from here. */
     {SCMP_SYS(getrandom), ALLOW, 0, {{0}}},

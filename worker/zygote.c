@@ -10,16 +10,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "child.h"
 #include "log.h"
+#include "namespaces.h"
 #include "pyrun.h"
 #include "seccomp_policy.h"
 #include "util.h"
@@ -34,11 +43,23 @@ struct zchild {
     uint64_t token;
 };
 
+/* Every layer a zygote can have, as bits of zygote_config.disabled. */
+#define ZYGOTE_ALL_LAYERS (ZLAYER_SECCOMP | ZLAYER_RLIMITS | ZLAYER_NO_NEW_PRIVS | \
+                           ZLAYER_MEMORY_RLIMIT | ZLAYER_NAMESPACES | ZLAYER_CAPS |    \
+                           ZLAYER_INTERPRETER | ZLAYER_CGROUP)
+
 struct zygote {
     int ctl_fd;
     int sig_fd;
-    pid_t pid;
-    uint32_t layers;
+    pid_t pid;          /* in READY: the process the supervisor started */
+    pid_t server_pid;   /* this process as its children see it (1 in a pid
+                           namespace) */
+    uint32_t layers;    /* ZLAYER_* bits in effect (READY), and
+                           ZLAYER_CGROUP */
+    uint32_t disabled;  /* --unsafe-disable-layers */
+    uint32_t allowed_missing;
+    char notes[sizeof(((struct zmsg_ready *)0)->notes)];
+    size_t notes_len;
     uint64_t base_vm_kb;
     uint64_t rss_kb;
     struct sock_fprog filter;
@@ -130,17 +151,126 @@ static int zygote_measure(struct zygote *z)
     return 0;
 }
 
-/* The layers every child sets up. Under ASan, RLIMIT_AS would starve the
- * sanitizer's shadow memory, so the memory limit is not applied. */
-static uint32_t zygote_layers(void)
+/* ---- layers by name, and the notes about missing ones -------------------- */
+
+/* The bits one name stands for: its own, all six for "namespaces", and
+ * every rlimit for "rlimits" (RLIMIT_AS is one too; "memory_rlimit" alone
+ * is only that). 0 for an unknown name. */
+static uint32_t zygote_layer_bits(const char *name)
 {
-    uint32_t layers = ZLAYER_RLIMITS | ZLAYER_NO_NEW_PRIVS;
-    if (seccomp_policy_enforcing())
-        layers |= ZLAYER_SECCOMP;
-#ifndef __SANITIZE_ADDRESS__
-    layers |= ZLAYER_MEMORY_RLIMIT;
+    if (strcmp(name, "namespaces") == 0)
+        return ZLAYER_NAMESPACES;
+    if (strcmp(name, "rlimits") == 0)
+        return ZLAYER_RLIMITS | ZLAYER_MEMORY_RLIMIT;
+    for (size_t i = 0; i < ARRAY_SIZE(zlayer_names); i++)
+        if (strcmp(zlayer_names[i].name, name) == 0)
+            return zlayer_names[i].bit;
+    return 0;
+}
+
+int zygote_parse_layers(char *list, uint32_t *ret_bits, const char **ret_bad)
+{
+    uint32_t bits = 0;
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
+         name = strtok_r(NULL, ",", &save)) {
+        uint32_t b = zygote_layer_bits(name);
+        if (!b) {
+            *ret_bad = name;
+            return -EINVAL;
+        }
+        bits |= b;
+    }
+    *ret_bits = bits;
+    return 0;
+}
+
+const char *zygote_layer_name(uint32_t bit)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(zlayer_names); i++)
+        if (zlayer_names[i].bit == bit)
+            return zlayer_names[i].name;
+    return "unknown";
+}
+
+/* Append "<layer>: <text>" to the READY notes, "; " between entries. What
+ * does not fit is cut and marked with "..." (the log has every line). */
+static void zygote_note(struct zygote *z, uint32_t bit, const char *text)
+{
+    size_t room = sizeof(z->notes) - z->notes_len;
+    if (room <= 1)
+        return;
+    int n = snprintf(z->notes + z->notes_len, room, "%s%s: %s", z->notes_len ? "; " : "",
+                     zygote_layer_name(bit), text);
+    if (n >= 0 && (size_t)n < room) {
+        z->notes_len += (size_t)n;
+        return;
+    }
+    memcpy(z->notes + sizeof(z->notes) - 4, "...", 4);
+    z->notes_len = sizeof(z->notes) - 1;
+}
+
+/* One missing layer: into the notes, and logged once, louder when the
+ * operator did not say it may be missing. */
+static void zygote_missing(struct zygote *z, uint32_t bit, const char *text)
+{
+    const char *name = zygote_layer_name(bit);
+    zygote_note(z, bit, text);
+    if (z->disabled & bit)
+        log_warn("sandbox layer '%s' DISABLED for testing (--unsafe-disable-layers)", name);
+    else if (z->allowed_missing & bit)
+        log_warn("sandbox layer '%s' missing (allowed): %s", name, text);
+    else
+        log_error("sandbox layer '%s' missing: %s (not in --allow-missing)", name, text);
+}
+
+/* Layers that depend on the build or on settings only, before anything
+ * is set up. Under ASan, RLIMIT_AS would starve the sanitizer's shadow
+ * memory, so the memory limit is not applied. no_new_privs stays even when
+ * asked to go: loading a seccomp filter requires it, and it costs nothing. */
+static void zygote_static_layers(struct zygote *z)
+{
+    if (z->disabled & ZLAYER_NO_NEW_PRIVS) {
+        z->disabled &= ~(uint32_t)ZLAYER_NO_NEW_PRIVS;
+        zygote_note(z, ZLAYER_NO_NEW_PRIVS, "still on: it cannot be disabled");
+        log_warn("--unsafe-disable-layers no_new_privs: it stays on");
+    }
+    static const uint32_t per_child[] = {ZLAYER_SECCOMP, ZLAYER_RLIMITS,
+                                         ZLAYER_MEMORY_RLIMIT, ZLAYER_CAPS,
+                                         ZLAYER_CGROUP};
+    z->layers |= ZLAYER_NO_NEW_PRIVS;
+    for (size_t i = 0; i < ARRAY_SIZE(per_child); i++)
+        if (!(z->disabled & per_child[i]))
+            z->layers |= per_child[i];
+    if (!seccomp_policy_enforcing())
+        z->layers &= ~(uint32_t)ZLAYER_SECCOMP;
+#ifdef __SANITIZE_ADDRESS__
+    z->layers &= ~(uint32_t)ZLAYER_MEMORY_RLIMIT;
 #endif
-    return layers;
+}
+
+/* Why a layer is not in z->layers, for every one that is not. */
+static void zygote_report_missing(struct zygote *z, const struct ns_result *ns)
+{
+    static const uint32_t order[] = {
+        ZLAYER_SECCOMP, ZLAYER_RLIMITS, ZLAYER_MEMORY_RLIMIT, ZLAYER_USERNS,
+        ZLAYER_MOUNTNS, ZLAYER_NETNS, ZLAYER_PIDNS, ZLAYER_IPCNS, ZLAYER_UTSNS,
+        ZLAYER_CAPS, ZLAYER_INTERPRETER, ZLAYER_CGROUP};
+    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+        uint32_t bit = order[i];
+        const char *why = NULL;
+        if (z->layers & bit)
+            continue;
+        for (size_t k = 0; k < ns->n_failures && !why; k++)
+            if (ns->failures[k].layer == bit)
+                why = ns->failures[k].text;
+        if (z->disabled & bit)
+            why = "disabled for testing";
+        else if (bit == ZLAYER_SECCOMP)
+            why = "built with SANDQ_SECCOMP_LOG: the filter only logs";
+        else if (bit == ZLAYER_MEMORY_RLIMIT)
+            why = "not applied under AddressSanitizer (shadow memory)";
+        zygote_missing(z, bit, why ? why : "not set up");
+    }
 }
 
 /* One datagram to the supervisor, with fd attached when fd >= 0. */
@@ -175,8 +305,11 @@ static int zygote_send_ready(const struct zygote *z)
 {
     struct zmsg_ready msg = {
         .type = ZMSG_READY, .version = ZPROTO_VERSION, .pid = z->pid,
-        .layers = z->layers, .base_vm_kb = z->base_vm_kb, .rss_kb = z->rss_kb};
+        .layers = z->layers & ~(uint32_t)ZLAYER_CGROUP, .base_vm_kb = z->base_vm_kb,
+        .rss_kb = z->rss_kb};
     pyrun_version(msg.python_version, sizeof(msg.python_version));
+    memcpy(msg.notes, z->notes, sizeof(msg.notes));
+    msg.notes[sizeof(msg.notes) - 1] = '\0';
     return zygote_send(z, &msg, sizeof(msg), -1);
 }
 
@@ -222,11 +355,12 @@ static bool zygote_remove_child(struct zygote *z, pid_t pid, uint64_t *ret_token
     return false;
 }
 
-/* The two fds must be a readable job pipe and a writable result pipe end;
- * a mix-up would give the child a sandbox it cannot talk through. */
-static int zygote_check_fds(const struct zspawn *s)
+/* The first two fds must be a readable job pipe and a writable result
+ * pipe end; a mix-up would give the child a sandbox it cannot talk
+ * through. */
+static int zygote_check_pipes(const struct zspawn *s)
 {
-    if (s->n_fds != 2)
+    if (s->n_fds != 2 + (size_t)s->msg.n_cgroup_fds)
         return -EBADF;
     int job = fcntl(s->fds[0], F_GETFL);
     int result = fcntl(s->fds[1], F_GETFL);
@@ -234,6 +368,42 @@ static int zygote_check_fds(const struct zspawn *s)
         return -errno;
     if ((job & O_ACCMODE) == O_WRONLY || (result & O_ACCMODE) == O_RDONLY)
         return -EBADF;
+    return 0;
+}
+
+/* A cgroup.procs fd: open for writing, a regular file, on a cgroup (v1)
+ * or cgroup2 file system; anything else the child would write "0" into
+ * without joining anything. */
+static int zygote_check_cgroup_fd(int fd)
+{
+    struct stat st;
+    struct statfs sf;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sf) < 0)
+        return -errno;
+    if ((flags & O_ACCMODE) == O_RDONLY || !S_ISREG(st.st_mode))
+        return -EBADF;
+    if (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC)
+        return -EBADF;
+    return 0;
+}
+
+/* Check what came with a SPAWN; *ret_step names the step at fault. */
+static int zygote_check_fds(const struct zspawn *s, int *ret_step)
+{
+    int r;
+    *ret_step = ZSTEP_CGROUP;
+    if (s->msg.n_cgroup_fds > ZPROTO_MAX_CGROUP_FDS)
+        return -E2BIG;
+    *ret_step = ZSTEP_FDS;
+    if (s->err)
+        return s->err;
+    if ((r = zygote_check_pipes(s)) < 0)
+        return r;
+    *ret_step = ZSTEP_CGROUP;
+    for (size_t i = 2; i < s->n_fds; i++)
+        if ((r = zygote_check_cgroup_fd(s->fds[i])) < 0)
+            return r;
     return 0;
 }
 
@@ -248,10 +418,17 @@ static void zygote_close_fds(struct zspawn *s)
 static pid_t zygote_fork(const struct zygote *z, const struct zspawn *s)
 {
     struct child_params params = {
-        .zygote_pid = z->pid, .job_fd = s->fds[0], .result_fd = s->fds[1],
+        .zygote_pid = z->server_pid, .job_fd = s->fds[0], .result_fd = s->fds[1],
+        .n_cgroup_fds = s->n_fds - 2,
         .cpu_limit_ms = s->msg.cpu_limit_ms, .memory_limit_mb = s->msg.memory_limit_mb,
         .base_vm_kb = z->base_vm_kb,
-        .memory_rlimit = (z->layers & ZLAYER_MEMORY_RLIMIT) != 0, .filter = &z->filter};
+        .memory_rlimit = (z->layers & ZLAYER_MEMORY_RLIMIT) != 0,
+        .cgroup = (z->layers & ZLAYER_CGROUP) != 0,
+        .rlimits = (z->layers & ZLAYER_RLIMITS) != 0,
+        .caps = (z->layers & ZLAYER_CAPS) != 0,
+        .seccomp = !(z->disabled & ZLAYER_SECCOMP), .filter = &z->filter};
+    memcpy(params.cgroup_fds, s->fds + 2, params.n_cgroup_fds * sizeof(int));
+    (void)clock_gettime(CLOCK_MONOTONIC, &params.forked_at);
     pyrun_before_fork();
     pid_t pid = fork();
     if (pid == 0)
@@ -283,12 +460,14 @@ static int zygote_announce(struct zygote *z, pid_t pid, uint64_t token)
 static int zygote_spawn(struct zygote *z, struct zspawn *s)
 {
     uint64_t token = s->msg.token;
-    int r = s->err ? s->err : zygote_check_fds(s);
+    int step;
+    int r = zygote_check_fds(s, &step);
     if (r < 0) {
-        log_error("spawn token=%llu: bad fds (%zu received): %s",
-                  (unsigned long long)token, s->n_fds, strerror(-r));
+        log_error("spawn token=%llu: bad %s fds (%zu received, %u for cgroups): %s",
+                  (unsigned long long)token, zstep_name(step), s->n_fds,
+                  (unsigned)s->msg.n_cgroup_fds, strerror(-r));
         zygote_close_fds(s);
-        return zygote_send_spawned(z, token, -1, -1, ZSTEP_FDS, -r);
+        return zygote_send_spawned(z, token, -1, -1, step, -r);
     }
     if ((r = zygote_reserve_child(z)) == 0)
         r = zygote_fork(z, s);
@@ -451,9 +630,115 @@ static int zygote_loop(struct zygote *z)
     }
 }
 
+/* With a new pid namespace, fork once: the child is its pid 1 and goes on
+ * as the zygote; this process stays outside, holding nothing (the control
+ * socket is the child's alone, so EOF still reaches it) and leaves the way
+ * the child does. outer is a pidfd of this process for the child's
+ * parent-death check (getppid() is 0 across the namespace boundary). */
+static int zygote_fork_server(struct zygote *z)
+{
+    int outer = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (outer < 0)
+        return -errno;
+    pyrun_before_fork();
+    pid_t pid = fork();
+    int err = errno;
+    if (pid != 0)
+        pyrun_after_fork_parent();
+    if (pid > 0) {
+        close_keep_errno(z->ctl_fd);
+        close_keep_errno(z->sig_fd);
+        close_keep_errno(outer);
+        ns_outer_relay(pid);
+    }
+    if (pid < 0) {
+        close_keep_errno(outer);
+        return -err;
+    }
+    pyrun_after_fork_server();
+    int r = ns_inner_follow(outer);
+    close_keep_errno(outer);
+    z->server_pid = getpid();
+    return r;
+}
+
+static long long zygote_elapsed_us(const struct timespec *t0)
+{
+    struct timespec t1;
+    (void)clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long long)(t1.tv_sec - t0->tv_sec) * 1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* LeakSanitizer needs /proc and ptrace of the process's own threads,
+ * neither of which survives the isolation (empty root, undumpable). So an
+ * ASan build checks for leaks here, just before it: that check replaces
+ * the one at exit (which would fail and turn every exit code into 1). */
+static void zygote_leak_check(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+    __lsan_do_leak_check();
+#endif
+}
+
+/* The namespaces (once, for every child to inherit), the fork into the
+ * pid namespace, then the zygote's own privileges: it needs none from
+ * here on, so it drops every capability (its children would start without
+ * any, and still drop them themselves) and becomes undumpable (no ptrace
+ * by a job of the same uid). A refused layer is reported, not fatal. */
+static int zygote_isolate(struct zygote *z, const struct zygote_config *cfg,
+                          struct ns_result *ns)
+{
+    struct timespec t0;
+    struct ns_config nc = {.layers = ZLAYER_NAMESPACES & ~cfg->disabled,
+                           .have_ids = cfg->have_sandbox_ids,
+                           .uid = cfg->sandbox_uid, .gid = cfg->sandbox_gid};
+    zygote_leak_check();
+    (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = ns_enter(&nc, ns);
+    if (r < 0)
+        return r;
+    z->layers |= ns->layers;
+    if ((ns->layers & ZLAYER_PIDNS) && (r = zygote_fork_server(z)) < 0) {
+        log_error("starting the zygote in its pid namespace failed: %s", strerror(-r));
+        return r;
+    }
+    if ((z->layers & ZLAYER_CAPS) && (r = ns_drop_caps()) < 0)
+        log_warn("the zygote could not drop its capabilities (each child still "
+                 "does): %s", strerror(-r));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        log_error("making the zygote undumpable failed: %s", strerror(errno));
+        return -errno;
+    }
+    log_info("namespaces set up in %lld us (uid %u:%u outside)", zygote_elapsed_us(&t0),
+             ns->layers & ZLAYER_USERNS ? (unsigned)ns->uid : (unsigned)geteuid(),
+             ns->layers & ZLAYER_USERNS ? (unsigned)ns->gid : (unsigned)getegid());
+    return 0;
+}
+
+/* CPython with the module allowlist; a restricted interpreter that was to
+ * be disabled but cannot be stays on, and says so. */
+static int zygote_python(struct zygote *z, const struct zygote_config *cfg)
+{
+    bool interpreter = true;
+    int r = pyrun_init(cfg->modules, cfg->n_modules, !(cfg->disabled & ZLAYER_INTERPRETER),
+                       &interpreter);
+    if (r < 0)
+        return r;
+    if (interpreter)
+        z->layers |= ZLAYER_INTERPRETER;
+    if (interpreter && (cfg->disabled & ZLAYER_INTERPRETER)) {
+        z->disabled &= ~(uint32_t)ZLAYER_INTERPRETER;
+        zygote_note(z, ZLAYER_INTERPRETER, "still on: the runtime's init() has no "
+                                           "'interpreter' keyword to disable it");
+        log_warn("--unsafe-disable-layers interpreter: the runtime cannot disable it");
+    }
+    return 0;
+}
+
 /* Everything before READY; logs the first failure. */
 static int zygote_prepare(struct zygote *z, const struct zygote_config *cfg)
 {
+    struct ns_result ns;
     int r;
     if ((r = zygote_check_ctl(z->ctl_fd)) < 0)
         log_error("fd %d is not the control socket: %s", z->ctl_fd, strerror(-r));
@@ -463,24 +748,29 @@ static int zygote_prepare(struct zygote *z, const struct zygote_config *cfg)
         log_error("building the seccomp filter failed: %s", strerror(-r));
     else if ((r = zygote_probe_seccomp(z)) < 0)
         log_error("the kernel refuses the seccomp filter: %s", strerror(-r));
-    else if ((r = pyrun_init(cfg->modules, cfg->n_modules)) < 0)
+    else if ((r = zygote_python(z, cfg)) < 0)
         log_error("python could not be initialised");
     else if ((r = zygote_measure(z)) < 0)
         log_error("reading /proc/self/statm failed: %s", strerror(-r));
+    else if ((r = zygote_isolate(z, cfg, &ns)) == 0)
+        zygote_report_missing(z, &ns);
     return r;
 }
 
 int zygote_run(const struct zygote_config *cfg)
 {
     struct zygote z = {.ctl_fd = ZPROTO_FD, .sig_fd = -1, .pid = getpid(),
-                       .layers = zygote_layers()};
+                       .server_pid = getpid(), .disabled = cfg->disabled & ZYGOTE_ALL_LAYERS,
+                       .allowed_missing = cfg->allowed_missing};
+    zygote_static_layers(&z);
     int r = zygote_prepare(&z, cfg);
     if (r == 0 && (r = zygote_send_ready(&z)) < 0)
         log_error("sending READY failed: %s", strerror(-r));
     if (r == 0) {
-        log_info("ready: pid %d, vm %llu kB, rss %llu kB, filter %u insns", (int)z.pid,
+        log_info("ready: pid %d (%d inside), vm %llu kB, rss %llu kB, filter %u insns, "
+                 "layers 0x%x", (int)z.pid, (int)z.server_pid,
                  (unsigned long long)z.base_vm_kb, (unsigned long long)z.rss_kb,
-                 (unsigned)z.filter.len);
+                 (unsigned)z.filter.len, (unsigned)(z.layers & ~(uint32_t)ZLAYER_CGROUP));
         r = zygote_loop(&z);
         /* EPIPE/ECONNRESET: the supervisor went away mid-reply, like EOF.
          * Any other failure of fd 3 ends service the same way; it is only

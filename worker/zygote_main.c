@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "parse.h"
 #include "zproto.h"
 #include "zygote.h"
 
@@ -32,19 +33,37 @@ struct options {
     enum log_level level;
     const char *modules[MAX_MODULES];
     size_t n_modules;
+    struct zygote_config cfg;
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sandq-zygote [--log-level debug|info|warn|error] [--modules m1,m2,...]\n"
+            "                    [--sandbox-uid UID[:GID]] [--allow-missing LAYERS]\n"
+            "                    [--unsafe-disable-layers LAYERS]\n"
             "\n"
             "The job zygote of sandq-worker: an initialised CPython that forks one\n"
             "sandboxed child per job. It talks to the worker over fd %d only.\n"
             "\n"
-            "  --log-level L   log threshold (default info)\n"
-            "  --modules LIST  comma-separated import allowlist, replacing the default\n"
-            "  --help          this text\n",
+            "  --log-level L    log threshold (default info)\n"
+            "  --modules LIST   comma-separated import allowlist, replacing the default\n"
+            "  --sandbox-uid UID[:GID]\n"
+            "                   what uid/gid 0 in the user namespace is outside (root:\n"
+            "                   default 65534:65534; otherwise only the caller's own ids)\n"
+            "  --allow-missing LAYERS\n"
+            "                   layers that may be missing: logged as a warning instead\n"
+            "                   of an error (the zygote always goes on and reports every\n"
+            "                   missing layer in READY; the worker decides)\n"
+            "  --unsafe-disable-layers LAYERS\n"
+            "                   FOR TESTS ONLY: leave these layers out (reported missing,\n"
+            "                   \"disabled for testing\")\n"
+            "  --help           this text\n"
+            "\n"
+            "LAYERS: comma-separated names from seccomp, rlimits (all of them),\n"
+            "memory_rlimit (RLIMIT_AS only), no_new_privs (never actually disabled),\n"
+            "caps, userns, mountns, netns, pidns, ipcns, utsns, namespaces (all six),\n"
+            "cgroup (children do not join their cgroups), interpreter.\n",
             ZPROTO_FD);
 }
 
@@ -87,6 +106,70 @@ static int parse_modules(char *list, struct options *opts)
     return 0;
 }
 
+/* "UID" or "UID:GID" (GID defaults to UID); 0 would make the sandbox
+ * root the real root, so it is refused. */
+static int parse_sandbox_ids(const char *text, struct zygote_config *cfg)
+{
+    char uid_text[16];
+    const char *colon = strchr(text, ':');
+    size_t n = colon ? (size_t)(colon - text) : strlen(text);
+    unsigned uid, gid;
+    if (n == 0 || n >= sizeof(uid_text))
+        goto bad;
+    memcpy(uid_text, text, n);
+    uid_text[n] = '\0';
+    if (parse_uint(uid_text, 1, 0xfffffffe, &uid) < 0)
+        goto bad;
+    gid = uid;
+    if (colon && parse_uint(colon + 1, 1, 0xfffffffe, &gid) < 0)
+        goto bad;
+    cfg->have_sandbox_ids = true;
+    cfg->sandbox_uid = (uid_t)uid;
+    cfg->sandbox_gid = (gid_t)gid;
+    return 0;
+bad:
+    fprintf(stderr, "sandq-zygote: --sandbox-uid '%s': want UID[:GID], each 1..4294967294\n",
+            text);
+    return -EINVAL;
+}
+
+static int parse_layer_list(const char *flag, char *list, uint32_t *ret)
+{
+    const char *bad = NULL;
+    if (zygote_parse_layers(list, ret, &bad) < 0) {
+        fprintf(stderr, "sandq-zygote: %s: unknown layer '%s'\n", flag, bad);
+        return -EINVAL;
+    }
+    if (*ret == 0) {
+        fprintf(stderr, "sandq-zygote: %s needs at least one layer\n", flag);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* One option other than --help; -EINVAL when it is unusable. */
+static int parse_option(int c, char *arg, struct options *opts)
+{
+    switch (c) {
+    case 'l':
+        if (log_level_parse(arg, &opts->level) == 0)
+            return 0;
+        fprintf(stderr, "sandq-zygote: invalid log level '%s'\n", arg);
+        return -EINVAL;
+    case 'm':
+        return parse_modules(arg, opts);
+    case 'u':
+        return parse_sandbox_ids(arg, &opts->cfg);
+    case 'a':
+        return parse_layer_list("--allow-missing", arg, &opts->cfg.allowed_missing);
+    case 'd':
+        return parse_layer_list("--unsafe-disable-layers", arg, &opts->cfg.disabled);
+    default:
+        usage(stderr);
+        return -EINVAL;
+    }
+}
+
 /* ARGS_RUN to go on, or the exit code to leave with. */
 #define ARGS_RUN (-1)
 
@@ -95,6 +178,9 @@ static int parse_args(int argc, char **argv, struct options *opts)
     static const struct option longopts[] = {
         {"log-level", required_argument, NULL, 'l'},
         {"modules", required_argument, NULL, 'm'},
+        {"sandbox-uid", required_argument, NULL, 'u'},
+        {"allow-missing", required_argument, NULL, 'a'},
+        {"unsafe-disable-layers", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     int c;
@@ -103,16 +189,8 @@ static int parse_args(int argc, char **argv, struct options *opts)
             usage(stdout);
             return EXIT_SUCCESS;
         }
-        if (c == 'l' && log_level_parse(optarg, &opts->level) < 0) {
-            fprintf(stderr, "sandq-zygote: invalid log level '%s'\n", optarg);
+        if (parse_option(c, optarg, opts) < 0)
             return 2;
-        }
-        if (c == 'm' && parse_modules(optarg, opts) < 0)
-            return 2;
-        if (c != 'l' && c != 'm') {
-            usage(stderr);
-            return 2;
-        }
     }
     if (optind != argc) {
         usage(stderr);
@@ -172,6 +250,7 @@ int main(int argc, char **argv)
         log_error("preparing the process failed: %s", strerror(-r));
         return EXIT_FAILURE;
     }
-    struct zygote_config cfg = {.modules = opts.modules, .n_modules = opts.n_modules};
-    return zygote_run(&cfg) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    opts.cfg.modules = opts.modules;
+    opts.cfg.n_modules = opts.n_modules;
+    return zygote_run(&opts.cfg) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

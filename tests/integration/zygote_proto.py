@@ -19,6 +19,7 @@ ZYGOTE = os.path.join(BUILD, "sandq-zygote")
 
 ZPROTO_FD = 3
 ZPROTO_VERSION = 2
+ZPROTO_MAX_CGROUP_FDS = 4
 
 ZMSG_READY, ZMSG_SPAWN, ZMSG_SPAWNED, ZMSG_EXITED = 1, 2, 3, 4
 
@@ -34,6 +35,19 @@ ZLAYER_IPCNS = 1 << 8
 ZLAYER_UTSNS = 1 << 9
 ZLAYER_CAPS = 1 << 10
 ZLAYER_INTERPRETER = 1 << 11
+
+# Layer names as the zygote's --allow-missing / --unsafe-disable-layers and
+# its READY notes spell them ("cgroup" has no READY bit).
+LAYER_BITS = {
+    "seccomp": ZLAYER_SECCOMP, "rlimits": ZLAYER_RLIMITS,
+    "memory_rlimit": ZLAYER_MEMORY_RLIMIT, "userns": ZLAYER_USERNS,
+    "mountns": ZLAYER_MOUNTNS, "netns": ZLAYER_NETNS, "pidns": ZLAYER_PIDNS,
+    "ipcns": ZLAYER_IPCNS, "utsns": ZLAYER_UTSNS, "caps": ZLAYER_CAPS,
+    "interpreter": ZLAYER_INTERPRETER, "cgroup": 0,
+}
+NAMESPACES = ("userns", "mountns", "netns", "pidns", "ipcns", "utsns")
+# What --unsafe-disable-layers can take away, one by one.
+DISABLEABLE = ("seccomp", "rlimits") + NAMESPACES + ("caps", "interpreter", "cgroup")
 
 ZSTEPS = ("none", "fork", "pidfd", "pdeathsig", "fds", "rlimits",
           "no_new_privs", "dumpable", "signals", "seccomp", "python",
@@ -81,6 +95,22 @@ def frame(tag, payload):
     if isinstance(payload, str):
         payload = payload.encode()
     return FRAME_HEADER.pack(len(payload), ord(tag)) + payload
+
+
+def probe_frames(name):
+    """The job pipe bytes of a self-test probe (worker/probe.h)."""
+    return frame("p", name) + frame("z", b"")
+
+
+def host_pid(pidfd):
+    """The pid of a pidfd's process in our own pid namespace (SPAWNED and
+    EXITED carry the zygote's view, which differs inside a pid namespace):
+    the kernel prints it as "Pid:" in the fdinfo of our /proc."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise ValueError("no Pid: line in the pidfd's fdinfo")
 
 
 def job_frames(code, function, args=None, kwargs=None, calls=None, output_cap=65536):
@@ -134,6 +164,23 @@ class Outcome:
     truncated = property(lambda self: self.fields.get("O") == b"1")
 
     @property
+    def timings(self):
+        """The child's setup timings (its first 'T' frame) as {stage: us}."""
+        text = self.text("T") or ""
+        return {k: int(v) for k, v in (part.split("=") for part in text.split())}
+
+    @property
+    def json(self):
+        import json
+        return json.loads(self.result)
+
+    @property
+    def violation(self):
+        """(syscall nr, audit arch) from the 'V' frame, or None."""
+        v = self.fields.get("V")
+        return None if v is None else tuple(int(x) for x in v.split())
+
+    @property
     def wait_status(self):
         return self.exited["wait_status"]
 
@@ -154,16 +201,18 @@ class Outcome:
 class Zygote:
     """One sandq-zygote process and our end of its control socket."""
 
-    def __init__(self, binary=ZYGOTE, args=(), stderr=None):
+    def __init__(self, binary=ZYGOTE, args=(), stderr=None, preexec=None):
+        """preexec: called in the forked child just before execve (to
+        drop privileges, add a seccomp filter, ...)."""
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.pid = self._start(binary, list(args), theirs.fileno(), stderr)
+        self.pid = self._start(binary, list(args), theirs.fileno(), stderr, preexec)
         theirs.close()
         self.pending = []  # messages received while waiting for another
         self.next_token = 1
         self.ready = None
 
     @staticmethod
-    def _start(binary, args, fd, stderr):
+    def _start(binary, args, fd, stderr, preexec):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
@@ -173,7 +222,11 @@ class Zygote:
                     os.dup2(fd, ZPROTO_FD)
                 if stderr is not None:
                     os.dup2(stderr, 2)
+                if preexec is not None:
+                    preexec()
                 os.execve(binary, [binary] + args, {})
+            except BaseException as e:
+                os.write(2, f"zygote_proto: starting the zygote failed: {e!r}\n".encode())
             finally:
                 os._exit(127)
         return pid
@@ -194,6 +247,17 @@ class Zygote:
         self.ready = unpack_ready(data)
         return self.ready
 
+    def has(self, name):
+        """Whether READY reported the layer (by name) as on."""
+        return bool(self.ready["layers"] & LAYER_BITS[name])
+
+    def missing_note(self, name):
+        """The READY note about one layer ("" when there is none)."""
+        for entry in self.ready["notes"].split("; "):
+            if entry.startswith(name + ": "):
+                return entry[len(name) + 2:]
+        return ""
+
     def recv_type(self, mtype, token, timeout=10.0):
         """The next message of one type for one token; others are kept."""
         deadline = time.monotonic() + timeout
@@ -209,13 +273,21 @@ class Zygote:
         finally:
             self.pending[:0] = skipped
 
-    def spawn(self, job_read, result_write, cpu_limit_ms=10000, memory_limit_mb=256, token=None):
-        """Send SPAWN with the two fds; return (token, spawned dict, pidfd)."""
+    def probe(self, name, **limits):
+        """Run one self-test probe (worker/probe.h) to its end."""
+        return self.run(probe_frames(name), **limits)
+
+    def spawn(self, job_read, result_write, cpu_limit_ms=10000, memory_limit_mb=256, token=None,
+              cgroup_fds=(), n_cgroup_fds=None):
+        """Send SPAWN with the two fds (and cgroup.procs fds); return
+        (token, spawned dict, pidfd). n_cgroup_fds overrides the count sent."""
         if token is None:
             token = self.next_token
             self.next_token += 1
-        socket.send_fds(self.sock, [pack_spawn(token, cpu_limit_ms, memory_limit_mb)],
-                        [job_read, result_write])
+        if n_cgroup_fds is None:
+            n_cgroup_fds = len(cgroup_fds)
+        socket.send_fds(self.sock, [pack_spawn(token, cpu_limit_ms, memory_limit_mb, n_cgroup_fds)],
+                        [job_read, result_write] + list(cgroup_fds))
         data, fds = self.recv_type(ZMSG_SPAWNED, token)
         spawned = unpack_spawned(data)
         pidfd = fds[0] if fds else None
