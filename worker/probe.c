@@ -20,6 +20,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -385,12 +386,20 @@ static void probe_id_map(struct jtext *j, const char *key, const char *path)
     jt_quoted(j, clean, n_clean);
 }
 
+/* The ids, and how the job pipe's owner (the supervisor's uid) looks from
+ * here: 65534 (the overflow uid) when that uid is not mapped into the
+ * job's user namespace, which shows the mapping even without /proc. */
 static int probe_uid(const char *arg, const struct probe_env *env, struct jtext *j)
 {
+    struct stat st;
     jt_int(j, "uid", getuid());
     jt_int(j, "euid", geteuid());
     jt_int(j, "gid", getgid());
     jt_int(j, "egid", getegid());
+    if (fstat(STDIN_FILENO, &st) == 0)
+        jt_int(j, "job_pipe_owner", st.st_uid);
+    else
+        jt_errno(j, "job_pipe_owner", errno);
     probe_id_map(j, "uid_map", "/proc/self/uid_map");
     probe_id_map(j, "gid_map", "/proc/self/gid_map");
     return 0;

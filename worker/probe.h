@@ -27,7 +27,9 @@
  *                    fails or 2 x the job's memory limit + 64 MiB is reached
  *   fork             fork() (a raw clone); the new process exits at once
  *   caps             capget() and the size of the bounding set
- *   uid              the four ids and /proc/self/uid_map and gid_map
+ *   uid              the four ids, the job pipe's owner as seen from here
+ *                    (65534: the supervisor's uid is not mapped), and
+ *                    /proc/self/uid_map and gid_map
  *
  * Results, e.g.: fs -> {"root_entries": 0, "names": []}; net:80 ->
  * {"socket": "ok", "connect": "ENETUNREACH"}; memory -> {"allocated_mib":

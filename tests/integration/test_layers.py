@@ -305,10 +305,12 @@ def test_userns_alone_maps_to_nobody_and_cannot_write_root_files(zygote_with, ba
     ids = succeeded(z.probe("uid"))
     assert (ids["uid"], ids["euid"], ids["gid"], ids["egid"]) == (0, 0, 0, 0)
     assert ids["uid_map"] == "0 65534 1" and ids["gid_map"] == "0 65534 1", ids
+    assert ids["job_pipe_owner"] == 65534  # our root is not mapped in there
     assert succeeded(z.probe(f"write:{canary}"))["open_write"] == "EACCES"
     assert succeeded(z.probe(f"fs:{canary}"))["read"] == "ok"  # 0644: reading is fine
     assert succeeded(bare.probe(f"write:{canary}"))["open_write"] == "ok"
-    assert succeeded(bare.probe("uid"))["uid_map"] == "0 0 4294967295"
+    host = succeeded(bare.probe("uid"))
+    assert host["uid_map"] == "0 0 4294967295" and host["job_pipe_owner"] == 0
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root to choose the sandbox uid")
@@ -321,7 +323,7 @@ def test_userns_sandbox_uid_is_configurable(zygote_with):
 def test_userns_refused_by_the_host_is_reported():
     """What a container whose seccomp profile forbids CLONE_NEWUSER does:
     the zygote goes on without the layer and says why in READY."""
-    z = zp.Zygote(args=[], stderr=None, preexec=deny_new_user_namespaces)
+    z = zp.Zygote(args=[], stderr=None, preexec=lambda: deny_syscall(272, 0x10000000))
     try:
         r = z.wait_ready()
         assert not z.has("userns")
@@ -338,8 +340,26 @@ def test_userns_refused_by_the_host_is_reported():
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def deny_new_user_namespaces():
-    """Install a seccomp filter: unshare(CLONE_NEWUSER) -> EPERM."""
+def test_mountns_refused_by_the_host_is_reported():
+    """mount(2) refused (as by a container's seccomp profile): no mount
+    namespace layer, a note naming the failed call, the rest still on."""
+    z = zp.Zygote(args=[], stderr=None, preexec=lambda: deny_syscall(165))
+    try:
+        r = z.wait_ready()
+        assert not z.has("mountns")
+        assert z.missing_note("mountns").startswith(
+            "mount(/, MS_REC|MS_PRIVATE): Operation not permitted"), r["notes"]
+        for name in ("userns", "netns", "pidns", "ipcns", "utsns", "seccomp", "caps"):
+            assert z.has(name), (name, r["notes"])
+        assert z.run(zp.job_frames("def f():\n    return 7\n", "f")).result == "7"
+    finally:
+        status = z.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def deny_syscall(nr, arg0_bits=None):
+    """Install a seccomp filter: system call nr fails with EPERM (only when
+    its first argument has one of arg0_bits, if given)."""
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
     ret_allow, ret_errno = 0x7FFF0000, 0x00050000
@@ -350,9 +370,10 @@ def deny_new_user_namespaces():
 
     prog = b"".join([
         insn(ld_w_abs, 0, 0, 0),                 # nr
-        insn(jeq_k, 0, 3, 272),                  # unshare?
+        insn(jeq_k, 0, 3, nr),
         insn(ld_w_abs, 0, 0, 16),                # args[0], low half
-        insn(jset_k, 0, 1, 0x10000000),          # CLONE_NEWUSER?
+        # with arg0_bits: allow unless one is set; without: a no-op jump
+        insn(jset_k, 0, 1, arg0_bits) if arg0_bits else insn(jeq_k, 0, 0, 0),
         insn(ret_k, 0, 0, ret_errno | errno.EPERM),
         insn(ret_k, 0, 0, ret_allow),
     ])
@@ -380,6 +401,7 @@ def test_unprivileged_zygote_maps_to_its_own_uid(zygote_with):
     z = zygote_with(*zp.NAMESPACES, preexec=become_nobody)
     ids = succeeded(z.probe("uid"))
     assert ids["uid"] == 0 and ids["uid_map"] == "ENOENT"  # no /proc in the mount ns
+    assert ids["job_pipe_owner"] == 65534  # root (the test) is not mapped
     o = z.run(zp.job_frames("def f():\n    return 'ok'\n", "f"))
     assert o.result == '"ok"'
 
