@@ -42,8 +42,8 @@ static const char *ns_hint(uint32_t layer, int err)
     if (err != EPERM && err != EACCES)
         return NULL;
     if (layer == ZLAYER_USERNS)
-        return "needs kernel.unprivileged_userns_clone=1 or CAP_SYS_ADMIN; in a "
-               "container, a seccomp/AppArmor profile that allows unshare";
+        return "needs kernel.unprivileged_userns_clone=1 or CAP_SYS_ADMIN, and in a "
+               "container a seccomp/AppArmor profile that allows unshare";
     return "needs the user namespace layer or CAP_SYS_ADMIN";
 }
 
@@ -67,6 +67,23 @@ static int ns_fail(struct ns_result *ret, uint32_t layer, int err, const char *f
     snprintf(f->text + n, sizeof(f->text) - (size_t)n, ": %s%s%s%s", strerror(err),
              hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
     return 0;
+}
+
+/* unshare(flag) for a namespace other than the user one. Refused for lack
+ * of privilege while the user namespace is missing too, the note is kept
+ * short: the user namespace's own note says what the host needs, and
+ * READY has room for 512 bytes of notes, all six included. Notes never
+ * contain ';' (it separates them). */
+static int ns_unshare(struct ns_result *ret, uint32_t layer, int flag, const char *name)
+{
+    if (unshare(flag) == 0)
+        return 0;
+    int err = errno;
+    if (err == EPERM && ret->userns_refused)
+        ns_fail(ret, layer, 0, "EPERM without userns or CAP_SYS_ADMIN");
+    else
+        ns_fail(ret, layer, err, "unshare(%s)", name);
+    return -err;
 }
 
 /* ---- user ---------------------------------------------------------------- */
@@ -158,7 +175,7 @@ static int ns_user_unshare(struct ns_result *ret, pid_t helper, int sync_fd, int
     if (rep.err == 0)
         return 0;
     ns_fail(ret, ZLAYER_USERNS, 0, "writing %s of the user namespace (0 -> %u:%u): %s (the sandbox uid/gid "
-            "must be mapped here; unprivileged, only your own ids: see --sandbox-uid)",
+            "must be mapped here, and unprivileged only your own ids: see --sandbox-uid)",
             ns_map_files[rep.file], (unsigned)ret->uid, (unsigned)ret->gid,
             strerror(rep.err));
     return -rep.err;
@@ -251,8 +268,8 @@ static int ns_mount_fail(struct ns_result *ret, int err, const char *what)
 static int ns_mount(struct ns_result *ret)
 {
     int err = 0;
-    if (unshare(CLONE_NEWNS) < 0)
-        return ns_fail(ret, ZLAYER_MOUNTNS, errno, "unshare(CLONE_NEWNS)");
+    if (ns_unshare(ret, ZLAYER_MOUNTNS, CLONE_NEWNS, "CLONE_NEWNS") < 0)
+        return 0;
     /* Nothing we mount may propagate to the host, nor the host's to us. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return ns_mount_fail(ret, errno, "mount(/, MS_REC|MS_PRIVATE)");
@@ -278,17 +295,16 @@ static int ns_mount(struct ns_result *ret)
 
 static int ns_simple(struct ns_result *ret, uint32_t layer, int flag, const char *name)
 {
-    if (unshare(flag) < 0)
-        return ns_fail(ret, layer, errno, "unshare(%s)", name);
-    ret->layers |= layer;
+    if (ns_unshare(ret, layer, flag, name) == 0)
+        ret->layers |= layer;
     return 0;
 }
 
 /* The host's names (which say where the job runs) are replaced. */
 static int ns_uts(struct ns_result *ret)
 {
-    if (unshare(CLONE_NEWUTS) < 0)
-        return ns_fail(ret, ZLAYER_UTSNS, errno, "unshare(CLONE_NEWUTS)");
+    if (ns_unshare(ret, ZLAYER_UTSNS, CLONE_NEWUTS, "CLONE_NEWUTS") < 0)
+        return 0;
     if (sethostname(NS_HOSTNAME, strlen(NS_HOSTNAME)) < 0)
         return ns_fail(ret, ZLAYER_UTSNS, errno, "sethostname(%s)", NS_HOSTNAME);
     if (setdomainname(NS_DOMAINNAME, strlen(NS_DOMAINNAME)) < 0)
@@ -301,8 +317,10 @@ int ns_enter(const struct ns_config *cfg, struct ns_result *ret)
 {
     memset(ret, 0, sizeof(*ret));
     uint32_t want = cfg->layers;
-    if (want & ZLAYER_USERNS)
+    if (want & ZLAYER_USERNS) {
         (void)ns_user(cfg, ret);
+        ret->userns_refused = !(ret->layers & ZLAYER_USERNS);
+    }
     if (want & ZLAYER_MOUNTNS)
         (void)ns_mount(ret);
     if (want & ZLAYER_NETNS)

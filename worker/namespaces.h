@@ -55,6 +55,7 @@ struct ns_result {
     uint32_t layers;               /* ZLAYER_*NS bits in effect */
     uid_t uid;                     /* the ids 0 inside maps to, when */
     gid_t gid;                     /* ZLAYER_USERNS is in layers */
+    bool userns_refused;           /* tried and failed */
     size_t n_failures;
     struct ns_failure failures[NS_MAX_FAILURES];
 };

@@ -192,21 +192,24 @@ const char *zygote_layer_name(uint32_t bit)
     return "unknown";
 }
 
-/* Append "<layer>: <text>" to the READY notes, "; " between entries. What
- * does not fit is cut and marked with "..." (the log has every line). */
+/* Append "<layer>: <text>" to the READY notes, "; " between entries (a
+ * ';' inside a text becomes ','). What does not fit is cut and marked with
+ * "..." (the log has every line). */
 static void zygote_note(struct zygote *z, uint32_t bit, const char *text)
 {
-    size_t room = sizeof(z->notes) - z->notes_len;
+    size_t start = z->notes_len, room = sizeof(z->notes) - start;
     if (room <= 1)
         return;
-    int n = snprintf(z->notes + z->notes_len, room, "%s%s: %s", z->notes_len ? "; " : "",
+    int n = snprintf(z->notes + start, room, "%s%s: %s", start ? "; " : "",
                      zygote_layer_name(bit), text);
-    if (n >= 0 && (size_t)n < room) {
-        z->notes_len += (size_t)n;
-        return;
+    if (n < 0 || (size_t)n >= room) {
+        memcpy(z->notes + sizeof(z->notes) - 4, "...", 4);
+        n = (int)(room - 1);
     }
-    memcpy(z->notes + sizeof(z->notes) - 4, "...", 4);
-    z->notes_len = sizeof(z->notes) - 1;
+    for (char *p = z->notes + start + (start ? 2 : 0); *p; p++)
+        if (*p == ';')
+            *p = ',';
+    z->notes_len = start + (size_t)n;
 }
 
 /* One missing layer: into the notes, and logged once, louder when the

@@ -340,6 +340,32 @@ def test_userns_refused_by_the_host_is_reported():
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
+@pytest.mark.skipif(not ROOT, reason="needs root to become another user")
+def test_unprivileged_without_userns_reports_all_six_in_full():
+    """Unprivileged and no user namespace: every namespace is refused, and
+    all six reasons fit READY's 512 bytes (none cut off)."""
+    def pre():
+        deny_syscall(272, 0x10000000)
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+    if not _traversable_by_nobody(zp.ZYGOTE):
+        pytest.skip(f"{zp.ZYGOTE} is not reachable for uid 65534")
+    z = zp.Zygote(args=[], stderr=None, preexec=pre)
+    try:
+        r = z.wait_ready()
+        assert not r["notes"].endswith("..."), r["notes"]
+        assert "needs kernel.unprivileged_userns_clone=1" in z.missing_note("userns")
+        for name in zp.NAMESPACES[1:]:
+            assert not z.has(name)
+            assert z.missing_note(name) == "EPERM without userns or CAP_SYS_ADMIN", r["notes"]
+        assert z.run(zp.job_frames("def f():\n    return 7\n", "f")).result == "7"
+    finally:
+        status = z.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def test_mountns_refused_by_the_host_is_reported():
     """mount(2) refused (as by a container's seccomp profile): no mount
     namespace layer, a note naming the failed call, the rest still on."""
