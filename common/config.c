@@ -89,6 +89,10 @@ static const struct opt_spec opt_table[] = {
         "host (comma-separated; see --self-test); logged at every start"),
     STR("cgroup-root", cgroup_root, NULL, "PATH",
         "cgroup directory to create slot cgroups under (default: detect)"),
+    STR("sandbox-uid", sandbox_uid, NULL, "UID[:GID]",
+        "host user (and group) jobs run as, mapped to root inside their user "
+        "namespace (default: 65534:65534 when started as root, else the "
+        "worker's own)"),
     STR("unsafe-disable-layers", unsafe_disable_layers, NULL, "LAYERS",
         "FOR TESTS ONLY: switch sandbox layers off"),
     FLAG("self-test", self_test, "check every sandbox layer on this host, "
@@ -327,5 +331,6 @@ void config_release(struct worker_config *c)
     free(c->allow_missing);
     free(c->unsafe_disable_layers);
     free(c->cgroup_root);
+    free(c->sandbox_uid);
     memset(c, 0, sizeof(*c));
 }

@@ -40,6 +40,7 @@ struct worker_config {
     char *allow_missing;             /* layers the operator accepts without */
     char *unsafe_disable_layers;     /* test only: layers switched off */
     char *cgroup_root;               /* NULL: auto-detect */
+    char *sandbox_uid;               /* UID[:GID] jobs run as on the host */
     bool self_test, help, version;
 };
 

@@ -51,10 +51,17 @@ void layers_format(uint32_t bits, char *buf, size_t len)
                                      used ? "," : "", zlayer_names[i].name);
 }
 
+/* "rlimits" covers the memory rlimit too, in both lists (as in the
+ * zygote). */
+static uint32_t widen(uint32_t bits)
+{
+    return bits & ZLAYER_RLIMITS ? bits | ZLAYER_MEMORY_RLIMIT : bits;
+}
+
 uint32_t layers_refused(const struct layers_state *st)
 {
     uint32_t missing = LAYERS_ALL & ~st->active;
-    return missing & ~st->allowed_missing & ~st->disabled;
+    return missing & ~widen(st->allowed_missing) & ~widen(st->disabled);
 }
 
 /* The zygote's note for one layer: the text after "<name>: " up to ';'. */
@@ -77,9 +84,9 @@ static const char *state_of(const struct layers_state *st, uint32_t bit)
 {
     if (st->active & bit)
         return "active";
-    if (st->disabled & bit)
+    if (widen(st->disabled) & bit)
         return "DISABLED (test)";
-    if (st->allowed_missing & bit)
+    if (widen(st->allowed_missing) & bit)
         return "MISSING (allowed)";
     return "MISSING";
 }

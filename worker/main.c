@@ -44,12 +44,23 @@ static int find_zygote(const struct worker_config *c, char *out, size_t len)
     return access(out, X_OK) == 0 ? 0 : -ENOENT;
 }
 
+#define ZYGOTE_MAX_ARGS 12
+
 /* Zygote arguments from the flags; pointers borrow cfg. */
-static void zygote_args(const struct worker_config *cfg, char *args[8])
+static void zygote_args(const struct worker_config *cfg,
+                        char *args[ZYGOTE_MAX_ARGS + 1])
 {
     size_t n = 0;
     args[n++] = (char *)"--log-level";
     args[n++] = cfg->log_level_name;
+    if (cfg->allow_missing) {
+        args[n++] = (char *)"--allow-missing";
+        args[n++] = cfg->allow_missing;
+    }
+    if (cfg->sandbox_uid) {
+        args[n++] = (char *)"--sandbox-uid";
+        args[n++] = cfg->sandbox_uid;
+    }
     if (cfg->modules) {
         args[n++] = (char *)"--modules";
         args[n++] = cfg->modules;
@@ -127,7 +138,7 @@ static struct cgroup_mgr *open_cgroups(const struct worker_config *cfg,
 static int serve(struct worker_config *cfg, const struct redis_url *url,
                  const char *zygote_path)
 {
-    char *zargs[8];
+    char *zargs[ZYGOTE_MAX_ARGS + 1];
     char *cg_error = NULL;
     struct zmsg_ready ready;
     int err = 0, code = 1;

@@ -12,6 +12,12 @@
  *   zygote -> supervisor  ZMSG_SPAWNED  + fd {pidfd} when pid > 0
  *   zygote -> supervisor  ZMSG_EXITED   when that child has been reaped
  *
+ * READY.pid is the process the supervisor started. The pids in SPAWNED and
+ * EXITED are inside the zygote's pid namespace (2, 3, ...: logs only); the
+ * pidfd is what the supervisor signals, and /proc/self/fdinfo/<pidfd>
+ * ("Pid:") gives the host pid. READY.notes is "<layer>: <why>" entries
+ * joined by "; ", one per missing layer (layer names as in zlayer_names).
+ *
  * For one token, SPAWNED always precedes EXITED. The zygote closes its copies
  * of the passed fds right after fork(), so the supervisor sees EOF on the
  * result pipe as soon as the child is gone. When the supervisor's end of the

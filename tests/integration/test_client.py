@@ -260,12 +260,24 @@ def test_memory_limit(worker, client):
     assert type(e) is sandq.MemoryLimit and e.status == "memory_limit"
 
 
-def test_violation(worker, client):
+@pytest.fixture
+def no_interp_worker(start_worker):
+    """The restricted-interpreter layer off (test-only flag), so escapes
+    reach the OS layers and their statuses show through the client."""
+    return start_worker("--slots", "2", "--unsafe-disable-layers", "interpreter")
+
+
+def test_escape_rejected(worker, client):
+    e = failure(client, "import random\ndef f():\n    return random._os.getpid()\n")
+    assert type(e) is sandq.Rejected and e.error_type == "RestrictedSyntax"
+
+
+def test_violation(no_interp_worker, client):
     e = failure(client, "import random\ndef f():\n    return random._os.open('/etc/passwd', 0)\n")
     assert type(e) is sandq.Violation and e.error.startswith("forbidden system call")
 
 
-def test_crashed(worker, client):
+def test_crashed(no_interp_worker, client):
     code = ("import random\ndef f():\n"
             "    random._os.sys.setrecursionlimit(10**9)\n"
             "    x = []\n"

@@ -106,12 +106,14 @@ def test_reaper_lock_two_workers_race(start_worker, jobs):
 
 def test_redis_outage_nothing_lost(tmp_path):
     server = RedisServer()
+    workers = []
     try:
         server.stop()
         server.start(appendonly=True)
         prefix = "outage"
         jobs = Jobs(server.client(), prefix)
         w = Worker(server, prefix, ["--slots", "2", "--worker-id", "steady"])
+        workers.append(w)
         assert wait_until(lambda: "taking from" in w.output(), timeout=30)
         ids = [jobs.submit(SLEEPY, args="[0.3]") for _ in range(12)]
         assert wait_until(lambda: jobs.r.hget(jobs.key("job", ids[1]), "status") == "running")
@@ -126,6 +128,9 @@ def test_redis_outage_nothing_lost(tmp_path):
         assert "connection lost" in out and w.alive()
         assert w.stop() == 0
     finally:
+        for w in workers:
+            if w.alive():
+                w.stop(signal.SIGKILL)
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
 
