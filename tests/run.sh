@@ -37,7 +37,7 @@ done
 if [ $unit_only -eq 0 ]; then
     echo "== integration tests"
     log=$(mktemp)
-    "$PY" -m pytest -q -rs -p no:cacheprovider tests/integration "$@" 2>&1 | tee "$log"
+    "$PY" -m pytest -q -rs -p no:cacheprovider tests/integration tests/security "$@" 2>&1 | tee "$log"
     last=$(grep -E '[0-9]+ (passed|failed|error)' "$log" | tail -1)
     if [ -z "$last" ]; then failed=$((failed + 1)); fi
     add_counts "$last"

@@ -1138,11 +1138,34 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# The supervisor's rules for JSON fields (common/job.h), which it applies
+# itself only to fields up to JSON_VALIDATE_MAX bytes; bigger ones are
+# checked here, in the sandbox.
+JSON_MAX_DEPTH = 64
+JSON_VALIDATE_MAX = 64 * 1024
+CALLS_MAX_ITEMS = 100000
+_JSON_STRING = None
+
+
+def _json_depth(text):
+    """Nesting depth of JSON text, from its brackets outside strings."""
+    global _JSON_STRING
+    if _JSON_STRING is None:
+        _JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _json(data, what, kind, default):
     """A JSON value of the expected type, or the default when absent."""
     if data is None:
         return default
     text = _text(data, what)
+    if len(data) > JSON_VALIDATE_MAX and _json_depth(text) > JSON_MAX_DEPTH:
+        raise _invalid(f"'{what}' is nested deeper than {JSON_MAX_DEPTH} levels")
     try:
         value = _decode(text)
     except (ValueError, RecursionError) as exc:
@@ -1172,6 +1195,9 @@ def _inputs(code, function, args, kwargs, calls):
             raise _invalid("calls cannot be combined with args or kwargs")
         if not all(isinstance(item, list) for item in job["calls"]):
             raise _invalid("calls must be a JSON array of arrays")
+        if len(job["calls"]) > CALLS_MAX_ITEMS:
+            raise _invalid(f"'calls' has {len(job['calls'])} items, over the cap "
+                           f"of {CALLS_MAX_ITEMS}")
     return job
 
 

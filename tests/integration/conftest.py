@@ -137,6 +137,10 @@ class Worker:
         full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=full_env, start_new_session=True)
+        args = list(args)
+        self.worker_id = (args[args.index("--worker-id") + 1] if "--worker-id" in args
+                          else f"{socket.gethostname()}:{self.proc.pid}")
+        _STARTED_WORKERS.append(self)
 
     def output(self):
         if not self.log.closed:
@@ -236,7 +240,7 @@ def worker(start_worker):
     return start_worker("--slots", "2")
 
 
-_SESSION_START = time.time()
+_STARTED_WORKERS = []  # (Worker) of this session, for cgroup cleanup
 
 
 def _remove_empty_cgroup_tree(path):
@@ -249,12 +253,16 @@ def _remove_empty_cgroup_tree(path):
 
 def pytest_sessionfinish(session, exitstatus):
     """Workers killed with -9 by the tests cannot remove their per-slot
-    cgroups; a restart with the same id would, but test ids are one-off.
-    Remove the empty ones this session created."""
+    cgroups (a restart with the same id would). Remove those of this
+    session's dead workers only: never another worker's."""
     import glob
-    for d in glob.glob("/sys/fs/cgroup/*/sandq-*") + glob.glob("/sys/fs/cgroup/unified/sandq-*"):
-        try:
-            if os.stat(d).st_mtime >= _SESSION_START - 1:
+    for w in _STARTED_WORKERS:
+        if w.alive():
+            continue
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", w.worker_id)
+        for d in glob.glob(f"/sys/fs/cgroup/*/sandq-{name}") + \
+                glob.glob(f"/sys/fs/cgroup/unified/sandq-{name}"):
+            try:
                 _remove_empty_cgroup_tree(d)
-        except OSError:
-            pass
+            except OSError:
+                pass

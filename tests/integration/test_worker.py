@@ -391,3 +391,18 @@ def test_help_lists_every_flag():
     for flag in ("--redis", "--queue", "--slots", "--worker-id", "--prefix",
                  "--time-limit-ms", "--memory-limit-mb", "--output-limit-kb", "--grace-ms"):
         assert flag in p.stdout
+
+
+def test_big_json_fields_validated_in_the_child(worker, jobs):
+    # Over 64 KiB the supervisor only checks the outer type; the sandboxed
+    # child applies the same rules and the job still ends `invalid`.
+    pad = " " * (70 * 1024)
+    deep = jobs.run("def f(*a):\n    return 1\n", args="[" * 70 + "]" * 70 + pad)
+    assert deep["status"] == "invalid" and "deeper than 64" in deep["error"], deep
+    broken = jobs.run("def f(*a):\n    return 1\n", args="[1, 2," + pad + "]")
+    assert broken["status"] == "invalid" and "args" in broken["error"], broken
+    many = jobs.run("def f():\n    return 1\n", calls="[" + ",".join(["[]"] * 100001) + "]")
+    assert many["status"] == "invalid" and "100001" in many["error"], many
+    big = jobs.run("def f(xs):\n    return len(xs)\n",
+                   args=json.dumps([list(range(100000))]))
+    assert big["status"] == "succeeded" and big["result"] == "100000", big
