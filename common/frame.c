@@ -77,6 +77,18 @@ int buf_append_frame(struct buf *b, uint8_t tag, const void *data, size_t len)
     return 0;
 }
 
+int buf_append_outcome(struct buf *b, const char *status,
+                       const char *error_type, const char *error)
+{
+    int r = buf_append_frame(b, FRAME_OUT_STATUS, status, strlen(status));
+    if (r == 0)
+        r = buf_append_frame(b, FRAME_OUT_ERROR_TYPE, error_type,
+                             strlen(error_type));
+    if (r == 0)
+        r = buf_append_frame(b, FRAME_OUT_ERROR, error, strlen(error));
+    return r;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -65,6 +65,11 @@ struct buf {
 int buf_append(struct buf *b, const void *data, size_t len);
 /* Append one frame; -ENOMEM or -E2BIG (payload over FRAME_MAX_PAYLOAD). */
 int buf_append_frame(struct buf *b, uint8_t tag, const void *data, size_t len);
+/* Append the status, error_type and error frames of an outcome the child
+ * decides itself (e.g. "invalid", "InvalidJob", why). -ENOMEM. */
+int buf_append_outcome(struct buf *b, const char *status,
+                       const char *error_type, const char *error);
+
 /* Drop the first n bytes (already consumed). */
 void buf_consume(struct buf *b, size_t n);
 /* Free the storage; the struct may be reused after. */

@@ -356,13 +356,7 @@ static int child_read_job(struct buf *in)
 /* The outcome of a job the child could not even decode. */
 static int child_invalid(struct buf *out, const char *why)
 {
-    static const char status[] = "invalid", type[] = "InvalidJob";
-    int r = buf_append_frame(out, FRAME_OUT_STATUS, status, sizeof(status) - 1);
-    if (r == 0)
-        r = buf_append_frame(out, FRAME_OUT_ERROR_TYPE, type, sizeof(type) - 1);
-    if (r == 0)
-        r = buf_append_frame(out, FRAME_OUT_ERROR, why, strlen(why));
-    return r;
+    return buf_append_outcome(out, "invalid", "InvalidJob", why);
 }
 
 /* Run a parsed job: its probe when it has one (C code in place of

@@ -433,13 +433,7 @@ static probe_fn probe_lookup(const char *spec, const char **ret_arg)
 
 static int probe_invalid(struct buf *out, const char *why)
 {
-    static const char status[] = "invalid", type[] = "InvalidJob";
-    int r = buf_append_frame(out, FRAME_OUT_STATUS, status, sizeof(status) - 1);
-    if (r == 0)
-        r = buf_append_frame(out, FRAME_OUT_ERROR_TYPE, type, sizeof(type) - 1);
-    if (r == 0)
-        r = buf_append_frame(out, FRAME_OUT_ERROR, why, strlen(why));
-    return r;
+    return buf_append_outcome(out, "invalid", "InvalidJob", why);
 }
 
 int probe_run(const char *spec, size_t len, const struct probe_env *env, struct buf *out)

@@ -163,40 +163,41 @@ static int run_job(struct zygote *z, struct cgroup_mgr *cg,
     return r;
 }
 
+/* Finish a payload with the end frame, run it, release it. */
+static int run_payload(struct zygote *z, struct cgroup_mgr *cg, struct buf *b,
+                       int r, struct probe_result *res)
+{
+    if (r == 0)
+        r = buf_append_frame(b, FRAME_JOB_END, "", 0);
+    if (r == 0)
+        r = run_job(z, cg, b, res);
+    buf_release(b);
+    return r;
+}
+
 static int run_probe(struct zygote *z, struct cgroup_mgr *cg, const char *spec,
                      struct probe_result *res)
 {
     struct buf b = {0};
-    char cap[16];
-    snprintf(cap, sizeof(cap), "%u", 65536u);
-    int r;
-    if ((r = buf_append_frame(&b, FRAME_JOB_PROBE, spec, strlen(spec))) < 0 ||
-        (r = buf_append_frame(&b, FRAME_JOB_OUTPUT_CAP, cap, strlen(cap))) < 0 ||
-        (r = buf_append_frame(&b, FRAME_JOB_END, "", 0)) < 0 ||
-        (r = run_job(z, cg, &b, res)) < 0) {
-        buf_release(&b);
-        return r;
-    }
-    buf_release(&b);
-    return 0;
+    static const char cap[] = "65536";
+    int r = buf_append_frame(&b, FRAME_JOB_PROBE, spec, strlen(spec));
+    if (r == 0)
+        r = buf_append_frame(&b, FRAME_JOB_OUTPUT_CAP, cap, strlen(cap));
+    return run_payload(z, cg, &b, r, res);
 }
 
 static int run_python(struct zygote *z, struct cgroup_mgr *cg, const char *code,
                       struct probe_result *res)
 {
     struct buf b = {0};
-    int r;
-    if ((r = buf_append_frame(&b, FRAME_JOB_CODE, code, strlen(code))) < 0 ||
-        (r = buf_append_frame(&b, FRAME_JOB_FUNCTION, "f", 1)) < 0 ||
-        (r = buf_append_frame(&b, FRAME_JOB_ARGS, "[]", 2)) < 0 ||
-        (r = buf_append_frame(&b, FRAME_JOB_KWARGS, "{}", 2)) < 0 ||
-        (r = buf_append_frame(&b, FRAME_JOB_END, "", 0)) < 0 ||
-        (r = run_job(z, cg, &b, res)) < 0) {
-        buf_release(&b);
-        return r;
-    }
-    buf_release(&b);
-    return 0;
+    int r = buf_append_frame(&b, FRAME_JOB_CODE, code, strlen(code));
+    if (r == 0)
+        r = buf_append_frame(&b, FRAME_JOB_FUNCTION, "f", 1);
+    if (r == 0)
+        r = buf_append_frame(&b, FRAME_JOB_ARGS, "[]", 2);
+    if (r == 0)
+        r = buf_append_frame(&b, FRAME_JOB_KWARGS, "{}", 2);
+    return run_payload(z, cg, &b, r, res);
 }
 
 /* ---- the checks --------------------------------------------------------- */
