@@ -124,6 +124,11 @@ static const struct rule rules[] = {
     /* ASan builds only: every call of a noreturn function asks for the
      * alternate signal stack (query only, never set). */
     {SCMP_SYS(sigaltstack), ALLOW, 1, {ARG_EQ(0, 0)}},
+    /* ASan builds only: its allocator keeps large blocks out of core dumps
+     * and transparent huge pages. */
+    {SCMP_SYS(madvise), ALLOW, 1, {ARG_EQ(2, MADV_DONTDUMP)}},
+    {SCMP_SYS(madvise), ALLOW, 1, {ARG_EQ(2, MADV_NOHUGEPAGE)}},
+    {SCMP_SYS(madvise), ALLOW, 1, {ARG_EQ(2, MADV_HUGEPAGE)}},
 #endif
 };
 
