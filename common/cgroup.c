@@ -63,6 +63,8 @@ struct cg_slot {
     uint64_t oom_kills; /* the slot's OOM kill counter at prepare */
     uint64_t cpu_usec;  /* the slot's CPU counter at prepare */
     bool prepared;
+    bool applied_valid; /* applied holds what the slot's files say */
+    struct cgroup_limits applied;
 };
 
 struct cgroup_mgr {
@@ -1179,10 +1181,22 @@ int cgroup_slot_prepare(struct cgroup_mgr *m, unsigned slot,
     close_keep_errno(s->peak_fd);
     s->peak_fd = -1;
     s->prepared = false;
-    if (m->peak == PEAK_RECREATE && (r = slot_recreate(m, slot)) < 0)
+    if (m->peak == PEAK_RECREATE) {
+        s->applied_valid = false;
+        if ((r = slot_recreate(m, slot)) < 0)
+            return r;
+    }
+    /* Most jobs have the same limits as the last one in the slot: skip
+     * the writes (each is an open, write and close of a cgroup file). */
+    bool same = s->applied_valid && s->applied.memory_bytes == l->memory_bytes &&
+                s->applied.pids_max == l->pids_max &&
+                s->applied.cpu_quota_pct == l->cpu_quota_pct;
+    s->applied_valid = false;
+    if ((!same && (r = set_limits(m, slot, l)) < 0) ||
+        (r = slot_start_counting(m, slot, &peak_fd)) < 0)
         return r;
-    if ((r = set_limits(m, slot, l)) < 0 || (r = slot_start_counting(m, slot, &peak_fd)) < 0)
-        return r;
+    s->applied = *l;
+    s->applied_valid = true;
     if ((r = open_procs_fds(m, slot, fds)) < 0) {
         close_keep_errno(peak_fd);
         return r;
