@@ -216,12 +216,13 @@ class Zygote:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
+                # stderr first: it may itself be fd 3, which the socket takes
+                if stderr is not None:
+                    os.dup2(stderr, 2)
                 if fd == ZPROTO_FD:
                     os.set_inheritable(fd, True)
                 else:
                     os.dup2(fd, ZPROTO_FD)
-                if stderr is not None:
-                    os.dup2(stderr, 2)
                 if preexec is not None:
                     preexec()
                 os.execve(binary, [binary] + args, {})
