@@ -65,6 +65,12 @@ struct cg_slot {
     bool prepared;
     bool applied_valid; /* applied holds what the slot's files say */
     struct cgroup_limits applied;
+    struct cg_cached {  /* files touched for every job, kept open */
+        unsigned hier;
+        const char *file; /* a string literal */
+        int fd;
+    } cache[8];
+    unsigned n_cache;
 };
 
 struct cgroup_mgr {
@@ -487,6 +493,72 @@ static int ctrl_read_u64(const struct cgroup_mgr *m, enum cg_ctrl c,
     return key ? read_keyed_u64(path, key, ret) : read_u64_file(path, ret);
 }
 
+/* The fd of a file of the slot in hierarchy h, opened on first use and
+ * kept until the slot's cgroup is recreated or freed: the counters and
+ * cgroup.procs are touched for every job, and the open (a kernfs path
+ * walk) is most of what that costs. flags must be the same at every use
+ * of one file. */
+static int slot_cached_fd(struct cgroup_mgr *m, unsigned h, unsigned slot,
+                          const char *file, int flags)
+{
+    struct cg_slot *s = &m->slots[slot];
+    char path[PATH_MAX];
+    for (unsigned i = 0; i < s->n_cache; i++)
+        if (s->cache[i].hier == h && strcmp(s->cache[i].file, file) == 0)
+            return s->cache[i].fd;
+    if (s->n_cache == sizeof(s->cache) / sizeof(s->cache[0]))
+        return -ENOSPC;
+    int r = slot_path(m, h, slot, file, path);
+    if (r < 0)
+        return r;
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    s->cache[s->n_cache++] = (struct cg_cached){h, file, fd};
+    return fd;
+}
+
+static void slot_cache_drop(struct cg_slot *s)
+{
+    for (unsigned i = 0; i < s->n_cache; i++)
+        close_keep_errno(s->cache[i].fd);
+    s->n_cache = 0;
+}
+
+/* ctrl_read_u64 through the slot's cached fd (pread from 0 re-reads a
+ * cgroup file). */
+static int cached_read_u64(struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
+                           const char *file, const char *key, int flags,
+                           uint64_t *ret)
+{
+    char text[4096];
+    if (m->ctrl_hier[c] < 0)
+        return -EOPNOTSUPP;
+    int fd = slot_cached_fd(m, (unsigned)m->ctrl_hier[c], slot, file, flags);
+    if (fd < 0)
+        return fd;
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+    if (n < 0)
+        return -errno;
+    text[n] = '\0';
+    return key ? parse_keyed_u64(text, key, ret) : parse_u64_text(text, ret);
+}
+
+static int cached_write(struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
+                        const char *file, const char *value, int flags)
+{
+    if (m->ctrl_hier[c] < 0)
+        return -EOPNOTSUPP;
+    int fd = slot_cached_fd(m, (unsigned)m->ctrl_hier[c], slot, file, flags);
+    if (fd < 0)
+        return fd;
+    size_t len = strlen(value);
+    ssize_t n = pwrite(fd, value, len, 0);
+    if (n < 0)
+        return -errno;
+    return (size_t)n == len ? 0 : -EIO;
+}
+
 /* Settings a slot keeps for its lifetime: swap off (v1 sets memsw with
  * every limit instead), the whole slot OOM-killed as one, the CFS period. */
 static int slot_setup(struct cgroup_mgr *m, unsigned slot)
@@ -580,34 +652,40 @@ static int set_limits(const struct cgroup_mgr *m, unsigned slot,
     return r;
 }
 
-static int read_oom_kills(const struct cgroup_mgr *m, unsigned slot, uint64_t *ret)
+static int read_oom_kills(struct cgroup_mgr *m, unsigned slot, uint64_t *ret)
 {
     if (m->ctrl_hier[CTRL_MEMORY] < 0) {
         *ret = 0;
         return 0;
     }
-    return m->version == 2
-               ? ctrl_read_u64(m, CTRL_MEMORY, slot, "memory.events", "oom_kill", ret)
-               : ctrl_read_u64(m, CTRL_MEMORY, slot, "memory.oom_control", "oom_kill", ret);
+    return cached_read_u64(m, CTRL_MEMORY, slot,
+                           m->version == 2 ? "memory.events" : "memory.oom_control",
+                           "oom_kill", O_RDONLY, ret);
 }
 
 /* Cumulative CPU of the slot in µs; 0 on v1 without cpuacct. */
-static int read_cpu_usec(const struct cgroup_mgr *m, unsigned slot, uint64_t *ret)
+static int read_cpu_usec(struct cgroup_mgr *m, unsigned slot, uint64_t *ret)
 {
-    char path[PATH_MAX];
+    char text[4096];
     uint64_t ns;
     int r;
     if (m->version == 2) {
         /* cpu.stat's usage_usec exists without the cpu controller. */
-        if ((r = slot_path(m, 0, slot, "cpu.stat", path)) < 0)
-            return r;
-        return read_keyed_u64(path, "usage_usec", ret);
+        int fd = slot_cached_fd(m, 0, slot, "cpu.stat", O_RDONLY);
+        if (fd < 0)
+            return fd;
+        ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+        if (n < 0)
+            return -errno;
+        text[n] = '\0';
+        return parse_keyed_u64(text, "usage_usec", ret);
     }
     if (m->ctrl_hier[CTRL_CPUACCT] < 0) {
         *ret = 0;
         return 0;
     }
-    if ((r = ctrl_read_u64(m, CTRL_CPUACCT, slot, "cpuacct.usage", NULL, &ns)) < 0)
+    if ((r = cached_read_u64(m, CTRL_CPUACCT, slot, "cpuacct.usage", NULL,
+                             O_RDONLY, &ns)) < 0)
         return r;
     *ret = ns / 1000;
     return 0;
@@ -629,13 +707,14 @@ static int open_peak_reset(const struct cgroup_mgr *m, unsigned slot, int *ret_f
     return 0;
 }
 
-static int read_peak_kb(const struct cgroup_mgr *m, unsigned slot, int peak_fd,
+static int read_peak_kb(struct cgroup_mgr *m, unsigned slot, int peak_fd,
                         uint64_t *ret)
 {
     uint64_t bytes = 0;
     int r = 0;
     if (m->peak == PEAK_V1) {
-        r = ctrl_read_u64(m, CTRL_MEMORY, slot, "memory.max_usage_in_bytes", NULL, &bytes);
+        r = cached_read_u64(m, CTRL_MEMORY, slot, "memory.max_usage_in_bytes",
+                            NULL, O_RDWR, &bytes);
     } else if (m->peak == PEAK_RECREATE) {
         r = ctrl_read_u64(m, CTRL_MEMORY, slot, "memory.peak", NULL, &bytes);
     } else if (m->peak == PEAK_FD_RESET) {
@@ -1118,6 +1197,7 @@ static int slot_busy(const struct cgroup_mgr *m, unsigned slot)
 static int slot_recreate(struct cgroup_mgr *m, unsigned slot)
 {
     char dir[PATH_MAX];
+    slot_cache_drop(&m->slots[slot]);
     int r = slot_path(m, 0, slot, NULL, dir);
     if (r < 0 || (r = rmdir_retry(dir)) < 0)
         return r;
@@ -1131,7 +1211,8 @@ static int slot_start_counting(struct cgroup_mgr *m, unsigned slot, int *ret_pea
     int r = 0;
     *ret_peak_fd = -1;
     if (m->peak == PEAK_V1)
-        r = ctrl_write(m, CTRL_MEMORY, slot, "memory.max_usage_in_bytes", "0");
+        r = cached_write(m, CTRL_MEMORY, slot, "memory.max_usage_in_bytes", "0",
+                         O_RDWR);
     else if (m->peak == PEAK_FD_RESET)
         r = open_peak_reset(m, slot, ret_peak_fd);
     if (r >= 0)
@@ -1145,13 +1226,13 @@ static int slot_start_counting(struct cgroup_mgr *m, unsigned slot, int *ret_pea
     return r;
 }
 
-static int open_procs_fds(const struct cgroup_mgr *m, unsigned slot,
+/* The caller's own copies (dup) of the slot's cached cgroup.procs fds. */
+static int open_procs_fds(struct cgroup_mgr *m, unsigned slot,
                           int fds[CGROUP_MAX_FDS])
 {
     for (unsigned h = 0; h < m->n_hier; h++) {
-        char path[PATH_MAX];
-        int r = slot_path(m, h, slot, "cgroup.procs", path);
-        if (r >= 0 && (fds[h] = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+        int r = slot_cached_fd(m, h, slot, "cgroup.procs", O_WRONLY);
+        if (r >= 0 && (fds[h] = fcntl(r, F_DUPFD_CLOEXEC, 3)) < 0)
             r = -errno;
         if (r < 0) {
             for (unsigned k = 0; k < h; k++)
@@ -1271,8 +1352,10 @@ void cgroup_mgr_free(struct cgroup_mgr *m)
     int saved = errno;
     if (!m)
         return;
-    for (unsigned s = 0; m->slots && s < m->n_slots; s++)
+    for (unsigned s = 0; m->slots && s < m->n_slots; s++) {
         close_keep_errno(m->slots[s].peak_fd);
+        slot_cache_drop(&m->slots[s]);
+    }
     for (unsigned h = 0; h < m->n_hier; h++) {
         char leaf[PATH_MAX];
         bool keep = m->version == 2 && m->moved_self &&
