@@ -1243,6 +1243,25 @@ static int open_procs_fds(struct cgroup_mgr *m, unsigned slot,
     return 0;
 }
 
+/* l's limits, unless they are what the slot already has. */
+static int apply_limits(struct cgroup_mgr *m, unsigned slot,
+                        const struct cgroup_limits *l)
+{
+    struct cg_slot *s = &m->slots[slot];
+    bool same = s->applied_valid && s->applied.memory_bytes == l->memory_bytes &&
+                s->applied.pids_max == l->pids_max &&
+                s->applied.cpu_quota_pct == l->cpu_quota_pct;
+    if (same)
+        return 0;
+    s->applied_valid = false;
+    int r = set_limits(m, slot, l);
+    if (r < 0)
+        return r;
+    s->applied = *l;
+    s->applied_valid = true;
+    return 0;
+}
+
 int cgroup_slot_prepare(struct cgroup_mgr *m, unsigned slot,
                         const struct cgroup_limits *l,
                         int ret_fds[CGROUP_MAX_FDS], unsigned *ret_n)
@@ -1267,17 +1286,11 @@ int cgroup_slot_prepare(struct cgroup_mgr *m, unsigned slot,
         if ((r = slot_recreate(m, slot)) < 0)
             return r;
     }
-    /* Most jobs have the same limits as the last one in the slot: skip
-     * the writes (each is an open, write and close of a cgroup file). */
-    bool same = s->applied_valid && s->applied.memory_bytes == l->memory_bytes &&
-                s->applied.pids_max == l->pids_max &&
-                s->applied.cpu_quota_pct == l->cpu_quota_pct;
-    s->applied_valid = false;
-    if ((!same && (r = set_limits(m, slot, l)) < 0) ||
+    /* Most jobs have the same limits as the last one in the slot: the
+     * writes are skipped then. */
+    if ((r = apply_limits(m, slot, l)) < 0 ||
         (r = slot_start_counting(m, slot, &peak_fd)) < 0)
         return r;
-    s->applied = *l;
-    s->applied_valid = true;
     if ((r = open_procs_fds(m, slot, fds)) < 0) {
         close_keep_errno(peak_fd);
         return r;
@@ -1286,6 +1299,28 @@ int cgroup_slot_prepare(struct cgroup_mgr *m, unsigned slot,
     s->prepared = true;
     memcpy(ret_fds, fds, m->n_hier * sizeof(fds[0]));
     *ret_n = m->n_hier;
+    return 0;
+}
+
+int cgroup_slot_relimit(struct cgroup_mgr *m, unsigned slot,
+                        const struct cgroup_limits *l)
+{
+    unsigned need = (l->memory_bytes ? CGROUP_MEMORY : 0) |
+                    (l->pids_max ? CGROUP_PIDS : 0) |
+                    (l->cpu_quota_pct ? CGROUP_CPU : 0);
+    int peak_fd = -1, r;
+    if (slot >= m->n_slots || !m->slots[slot].prepared)
+        return -EINVAL;
+    if (need & ~m->controllers)
+        return -EOPNOTSUPP;
+    struct cg_slot *s = &m->slots[slot];
+    if ((r = apply_limits(m, slot, l)) < 0 ||
+        (r = slot_start_counting(m, slot, &peak_fd)) < 0)
+        return r;
+    if (peak_fd >= 0) {
+        close_keep_errno(s->peak_fd);
+        s->peak_fd = peak_fd;
+    }
     return 0;
 }
 

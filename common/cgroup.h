@@ -103,6 +103,15 @@ int cgroup_slot_prepare(struct cgroup_mgr *m, unsigned slot,
                         const struct cgroup_limits *l,
                         int ret_fds[CGROUP_MAX_FDS], unsigned *ret_n);
 
+/* For a slot prepared before its job was known (the child was forked and
+ * joined ahead of time and now waits for the job): apply l and restart the
+ * counters now, with the child inside. -EINVAL bad or unprepared slot,
+ * -EOPNOTSUPP if l needs a missing controller. On v2 before Linux 6.12 the
+ * peak cannot be reset with a process inside: it then also counts the
+ * child's setup. */
+int cgroup_slot_relimit(struct cgroup_mgr *m, unsigned slot,
+                        const struct cgroup_limits *l);
+
 /* After the job's child was reaped: what the slot used since prepare.
  * -EINVAL bad slot or slot not prepared. */
 int cgroup_slot_collect(struct cgroup_mgr *m, unsigned slot,

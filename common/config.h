@@ -42,6 +42,7 @@ struct worker_config {
     char *cgroup_root;               /* NULL: auto-detect */
     char *sandbox_uid;               /* UID[:GID] jobs run as on the host */
     bool self_test, help, version;
+    bool no_fork_ahead;              /* fork a slot's child only with its job */
 };
 
 /* Parse argv (and SANDQ_REDIS_URL) into *ret, which the caller releases with

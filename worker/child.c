@@ -224,12 +224,12 @@ static int child_cpu_limit(uint32_t cpu_limit_ms)
 }
 
 /* The address space the zygote already had plus the job's budget. */
-static int child_memory_limit(const struct child_params *p)
+static int child_memory_limit(const struct child_params *p, uint32_t limit_mb)
 {
     if (!p->memory_rlimit)
         return 0;
     rlim_t base = (rlim_t)p->base_vm_kb * 1024;
-    rlim_t budget = (rlim_t)p->memory_limit_mb << 20;
+    rlim_t budget = (rlim_t)limit_mb << 20;
     if (base / 1024 != p->base_vm_kb || base > RLIM_INFINITY - 1 - budget)
         return -EOVERFLOW;
     return set_limit(RLIMIT_AS, base + budget, base + budget);
@@ -250,10 +250,38 @@ static int child_set_rlimits(const struct child *c)
         (r = set_limit(RLIMIT_FSIZE, 0, 0)) < 0 ||
         (r = set_limit(RLIMIT_NOFILE, 3, 3)) < 0 ||
         (r = set_limit(RLIMIT_MEMLOCK, 0, 0)) < 0 ||
-        (r = set_limit(RLIMIT_MSGQUEUE, 0, 0)) < 0 ||
-        (r = child_cpu_limit(c->p->cpu_limit_ms)) < 0)
+        (r = set_limit(RLIMIT_MSGQUEUE, 0, 0)) < 0)
         return r;
-    return child_memory_limit(c->p);
+    if (c->p->defer_limits)
+        return 0; /* child_await_limits() sets CPU and memory */
+    if ((r = child_cpu_limit(c->p->cpu_limit_ms)) < 0)
+        return r;
+    return child_memory_limit(c->p, c->p->memory_limit_mb);
+}
+
+/* A pre-forked child waits here, set up but for its CPU and memory limits
+ * and seccomp, until the supervisor gives it a job: the struct zlimits
+ * that leads the job pipe. EOF first means no job will come. */
+static int child_await_limits(const struct child *c)
+{
+    struct zlimits l;
+    size_t got = 0;
+    if (!c->p->defer_limits)
+        return 0;
+    while (got < sizeof(l)) {
+        ssize_t n = read(STDIN_FILENO, (char *)&l + got, sizeof(l) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            child_exit(ZEXIT_OK); /* abandoned while idle */
+        got += (size_t)n;
+    }
+    if (!c->p->rlimits)
+        return 0;
+    int r = child_cpu_limit(l.cpu_limit_ms);
+    return r < 0 ? r : child_memory_limit(c->p, l.memory_limit_mb);
 }
 
 static int prctl_set(int option, unsigned long value)
@@ -445,6 +473,7 @@ _Noreturn void child_run(const struct child_params *params)
     child_step(&c, ZSTEP_DUMPABLE, prctl_set(PR_SET_DUMPABLE, 0));
     child_step(&c, ZSTEP_SIGNALS, child_trap_sigsys());
     child_step(&c, ZSTEP_PYTHON, pyrun_after_fork_child());
+    child_step(&c, ZSTEP_RLIMITS, child_await_limits(&c));
     child_step(&c, ZSTEP_SECCOMP, child_seccomp(&c));
     child_mark(&c, MARK_READY);
     child_serve_job(&c);

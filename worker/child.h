@@ -37,6 +37,8 @@ struct child_params {
     bool rlimits;                /* set the rlimits */
     bool caps;                   /* drop every capability */
     bool seccomp;                /* load the filter */
+    bool defer_limits;           /* ZSPAWN_DEFER_LIMITS: CPU and memory
+                                    limits arrive on the job pipe */
     const struct sock_fprog *filter; /* borrowed; built by the zygote */
     struct timespec forked_at;   /* CLOCK_MONOTONIC just before fork() */
 };

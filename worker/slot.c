@@ -52,10 +52,16 @@ static void child_cleanup(struct slot *slot)
     slot->payload_sent = 0;
 }
 
-/* Back to FREE: everything the job held is released. */
+/* Back to FREE: everything the job held is released. A child forked
+ * ahead that never got this job (hash gone, already final, invalid) stays
+ * for the next one. */
 static void slot_reset(struct slot *slot)
 {
-    child_cleanup(slot);
+    if (!slot->warm) {
+        child_cleanup(slot);
+        slot->pid = 0;
+        slot->spawned = slot->exited = false;
+    }
     free(slot->id);
     free(slot->queue);
     job_free(slot->job);
@@ -63,8 +69,6 @@ static void slot_reset(struct slot *slot)
     slot->id = slot->queue = NULL;
     slot->job = NULL;
     slot->attempt[0] = '\0';
-    slot->pid = 0;
-    slot->spawned = slot->exited = false;
     slot->kill_reason = KILL_NONE;
     slot->cancel_requested = false;
     slot->finished_at_ms = 0;
@@ -357,14 +361,19 @@ static void on_job_writable(evutil_socket_t fd, short what, void *arg)
     buf_release(&slot->payload);
 }
 
+/* What goes down the job pipe: the limits the pre-forked child applies
+ * before its seccomp filter, then the job's frames. */
 static int build_payload(struct slot *slot)
 {
     const struct job *j = slot->job;
     struct buf *b = &slot->payload;
+    struct zlimits limits = {.cpu_limit_ms = j->limits.cpu_ms,
+                             .memory_limit_mb = j->limits.memory_mb};
     char cap[24];
     snprintf(cap, sizeof(cap), "%u", j->limits.output_kb * 1024u);
     int r;
-    if ((r = buf_append_frame(b, FRAME_JOB_CODE, j->code, j->code_len)) < 0 ||
+    if ((r = buf_append(b, &limits, sizeof(limits))) < 0 ||
+        (r = buf_append_frame(b, FRAME_JOB_CODE, j->code, j->code_len)) < 0 ||
         (r = buf_append_frame(b, FRAME_JOB_FUNCTION, j->function,
                               strlen(j->function))) < 0 ||
         (r = buf_append_frame(b, FRAME_JOB_OUTPUT_CAP, cap, strlen(cap))) < 0)
@@ -384,26 +393,56 @@ static int set_nonblock(int fd)
     return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
-/* The slot's cgroups: limits for this job, counters reset, and the
- * cgroup.procs fds the child joins through. No cgroup layer: no fds. */
-static int prepare_cgroup(struct slot *slot, int fds[CGROUP_MAX_FDS],
-                          unsigned *ret_n)
+/* Limits of a job in the slot's cgroups; memory_mb is the job's. */
+static struct cgroup_limits slot_cgroup_limits(unsigned memory_mb)
 {
-    const struct job_limits *l = &slot->job->limits;
-    struct cgroup_limits cl = {
-        .memory_bytes = (uint64_t)l->memory_mb * 1024 * 1024,
+    return (struct cgroup_limits){
+        .memory_bytes = (uint64_t)memory_mb * 1024 * 1024,
         .pids_max = 1,        /* the child itself: no fork, no thread */
         .cpu_quota_pct = 100, /* one core per slot */
     };
+}
+
+/* The cgroup.procs fds a new child joins its slot's cgroups through (with
+ * the worker's default limits until its job is known). No cgroup layer:
+ * no fds. */
+static int prepare_cgroup(struct slot *slot, int fds[CGROUP_MAX_FDS],
+                          unsigned *ret_n)
+{
+    struct cgroup_limits cl =
+        slot_cgroup_limits(slot->sup->policy.memory_mb_default);
     *ret_n = 0;
     if (!slot->sup->cgroups)
         return 0;
     return cgroup_slot_prepare(slot->sup->cgroups, slot->index, &cl, fds, ret_n);
 }
 
-/* Pipes, the request to the zygote, the events. On failure nothing is
- * left open and -errno is returned. */
-static int spawn_child(struct slot *slot)
+/* Ask the zygote for a child with deferred limits (ZSPAWN_DEFER_LIMITS):
+ * it forks and sets up now and waits for a job on its pipe. */
+static int request_child(struct slot *slot, int job_read, int result_write)
+{
+    struct supervisor *s = slot->sup;
+    int cg_fds[CGROUP_MAX_FDS];
+    unsigned n_cg = 0;
+    int r = prepare_cgroup(slot, cg_fds, &n_cg);
+    if (r < 0) {
+        slot->cgroup_failed = true;
+        return r;
+    }
+    slot->token = (++s->generation << 16) | slot->index;
+    struct zmsg_spawn req = {.type = ZMSG_SPAWN, .token = slot->token,
+                             .n_cgroup_fds = n_cg,
+                             .flags = ZSPAWN_DEFER_LIMITS};
+    r = zygote_spawn(s->zygote, &req, job_read, result_write, cg_fds, n_cg);
+    for (unsigned i = 0; i < n_cg; i++)
+        close_keep_errno(cg_fds[i]);
+    return r;
+}
+
+/* Fork the slot's next child ahead of its job: pipes, the request to the
+ * zygote, the result pipe watched (a child that dies idle is seen). On
+ * failure nothing is left open and -errno is returned. */
+static int spawn_warm(struct slot *slot)
 {
     struct supervisor *s = slot->sup;
     int job_pipe[2] = {-1, -1}, result_pipe[2] = {-1, -1};
@@ -413,37 +452,84 @@ static int spawn_child(struct slot *slot)
         set_nonblock(job_pipe[1]) < 0 || set_nonblock(result_pipe[0]) < 0)
         r = -errno;
     if (r == 0)
-        r = build_payload(slot);
-    int cg_fds[CGROUP_MAX_FDS];
-    unsigned n_cg = 0;
-    if (r == 0 && (r = prepare_cgroup(slot, cg_fds, &n_cg)) < 0)
-        slot->cgroup_failed = true;
-    slot->token = (++s->generation << 16) | slot->index;
-    struct zmsg_spawn req = {.type = ZMSG_SPAWN,
-                             .token = slot->token,
-                             .cpu_limit_ms = slot->job->limits.cpu_ms,
-                             .memory_limit_mb = slot->job->limits.memory_mb,
-                             .n_cgroup_fds = n_cg};
-    if (r == 0)
-        r = zygote_spawn(s->zygote, &req, job_pipe[0], result_pipe[1], cg_fds,
-                         n_cg);
-    for (unsigned i = 0; i < n_cg; i++)
-        close_keep_errno(cg_fds[i]);
+        r = request_child(slot, job_pipe[0], result_pipe[1]);
     close_keep_errno(job_pipe[0]);
     close_keep_errno(result_pipe[1]);
     slot->job_fd = job_pipe[1];
     slot->result_fd = result_pipe[0];
+    slot->spawned = slot->exited = false;
+    if (r == 0) {
+        slot->job_ev = event_new(s->base, slot->job_fd, EV_WRITE | EV_PERSIST,
+                                 on_job_writable, slot);
+        slot->result_ev = event_new(s->base, slot->result_fd,
+                                    EV_READ | EV_PERSIST, on_result_readable,
+                                    slot);
+        if (!slot->job_ev || !slot->result_ev ||
+            event_add(slot->result_ev, NULL) < 0)
+            r = -ENOMEM;
+    }
     if (r < 0) {
         child_cleanup(slot);
         return r;
     }
-    slot->job_ev = event_new(s->base, slot->job_fd, EV_WRITE | EV_PERSIST,
-                             on_job_writable, slot);
-    slot->result_ev = event_new(s->base, slot->result_fd, EV_READ | EV_PERSIST,
-                                on_result_readable, slot);
-    if (!slot->job_ev || !slot->result_ev || event_add(slot->job_ev, NULL) < 0 ||
-        event_add(slot->result_ev, NULL) < 0)
-        return -ENOMEM; /* the child exists; its end still gets reported */
+    slot->warm = true;
+    return 0;
+}
+
+/* A free slot gets its child now, so the fork and the sandbox setup are
+ * done before the job arrives. A failure is not the job's: it is retried
+ * when the job comes (start_child) or on the next free. */
+void slot_warm(struct slot *slot)
+{
+    struct supervisor *s = slot->sup;
+    if (slot->warm || slot->state != SLOT_FREE || s->stopping ||
+        !s->zygote_up || s->cfg->no_fork_ahead)
+        return;
+    int r = spawn_warm(slot);
+    if (r < 0)
+        log_debug("slot %u: cannot fork ahead: %s", slot->index, strerror(-r));
+}
+
+/* The pre-forked child ended before it had a job (its zygote died, or it
+ * failed a setup step): drop it; the slot forks again when it can. */
+static void warm_child_lost(struct slot *slot, const char *why)
+{
+    log_warn("slot %u: idle child lost (%s)", slot->index, why);
+    child_cleanup(slot);
+    slot->warm = false;
+    slot->pid = 0;
+    slot->spawned = slot->exited = false;
+    slot->cgroup_failed = false;
+    if (!evtimer_pending(slot->warm_timer, NULL)) {
+        struct timeval tv = {0, 200000};
+        evtimer_add(slot->warm_timer, &tv);
+    }
+}
+
+static void on_warm_timer(evutil_socket_t fd, short what, void *arg)
+{
+    slot_warm(arg);
+}
+
+/* Hand the job to the slot's child (forked now if there was none): the
+ * job's cgroup limits, then the limits header and the frames down its
+ * pipe, and the wall-clock timer from this moment. */
+static int assign_job(struct slot *slot)
+{
+    const struct job_limits *l = &slot->job->limits;
+    int r = 0;
+    if (!slot->warm && (r = spawn_warm(slot)) < 0)
+        return r;
+    slot->warm = false;
+    if (slot->sup->cgroups) {
+        struct cgroup_limits cl = slot_cgroup_limits(l->memory_mb);
+        if ((r = cgroup_slot_relimit(slot->sup->cgroups, slot->index, &cl)) < 0) {
+            slot->cgroup_failed = true;
+            return r;
+        }
+    }
+    if ((r = build_payload(slot)) < 0 || event_add(slot->job_ev, NULL) < 0)
+        return r < 0 ? r : -ENOMEM;
     return 0;
 }
 
@@ -454,8 +540,11 @@ static void start_child(struct slot *slot)
     slot->result_cap = (size_t)l->output_kb * 1024u * 2u + RESULT_SLACK_BYTES;
     slot->spawn_at_us = now_mono_us();
     slot->state = SLOT_RUNNING;
-    int r = spawn_child(slot);
-    if (r < 0 && slot->job_fd < 0) {
+    int r = assign_job(slot);
+    if (r < 0) {
+        if (slot->pidfd >= 0)
+            (void)pidfd_send_signal(slot->pidfd, SIGKILL, NULL, 0);
+        child_cleanup(slot);
         slot->state = SLOT_STARTING;
         finish_now(slot, "crashed", "SandboxError",
                    "%s: %s; the job did not run",
@@ -464,16 +553,25 @@ static void start_child(struct slot *slot)
                    strerror(-r));
         return;
     }
+    if (slot->exited) { /* it died idle between the check and now */
+        slot_complete(slot);
+        return;
+    }
     evtimer_add(slot->timer, &tv);
 }
 
 void slot_on_spawned(struct slot *slot, const struct zmsg_spawned *m, int pidfd)
 {
-    if (slot->state != SLOT_RUNNING || m->token != slot->token) {
+    bool idle = slot->warm && slot->state != SLOT_RUNNING;
+    if ((slot->state != SLOT_RUNNING && !slot->warm) || m->token != slot->token) {
         close_keep_errno(pidfd);
         return;
     }
     slot->spawned = true;
+    if (m->pid <= 0 && idle) {
+        warm_child_lost(slot, zstep_name(m->err_step));
+        return;
+    }
     if (m->pid <= 0) {
         child_cleanup(slot);
         finish_now(slot, "crashed", "SandboxError",
@@ -492,7 +590,17 @@ void slot_on_spawned(struct slot *slot, const struct zmsg_spawned *m, int pidfd)
 
 void slot_on_exited(struct slot *slot, const struct zmsg_exited *m)
 {
-    if (slot->state != SLOT_RUNNING || m->token != slot->token)
+    if (m->token != slot->token)
+        return;
+    if (slot->warm && slot->state != SLOT_RUNNING) {
+        if (slot->sup->cgroups) {
+            struct cgroup_usage u;
+            (void)cgroup_slot_collect(slot->sup->cgroups, slot->index, &u);
+        }
+        warm_child_lost(slot, "exited before its job");
+        return;
+    }
+    if (slot->state != SLOT_RUNNING)
         return;
     slot->exited = true;
     slot->exit_info = *m;
@@ -505,6 +613,12 @@ void slot_on_exited(struct slot *slot, const struct zmsg_exited *m)
 
 void slot_on_zygote_lost(struct slot *slot)
 {
+    if (slot->warm && slot->state != SLOT_RUNNING) {
+        struct zmsg_exited m = {.type = ZMSG_EXITED, .token = slot->token,
+                                .wait_status = SIGKILL};
+        slot_on_exited(slot, &m);
+        return;
+    }
     if (slot->state != SLOT_RUNNING)
         return;
     /* PR_SET_PDEATHSIG killed the child with its zygote. */
@@ -695,7 +809,8 @@ int slot_init(struct slot *slot, struct supervisor *sup, unsigned index)
     slot->index = index;
     slot->job_fd = slot->result_fd = slot->pidfd = -1;
     slot->timer = evtimer_new(sup->base, on_timeout, slot);
-    return slot->timer ? 0 : -ENOMEM;
+    slot->warm_timer = evtimer_new(sup->base, on_warm_timer, slot);
+    return slot->timer && slot->warm_timer ? 0 : -ENOMEM;
 }
 
 void slot_release(struct slot *slot)
@@ -703,6 +818,8 @@ void slot_release(struct slot *slot)
     child_cleanup(slot);
     if (slot->timer)
         event_free(slot->timer);
+    if (slot->warm_timer)
+        event_free(slot->warm_timer);
     free(slot->id);
     free(slot->queue);
     job_free(slot->job);

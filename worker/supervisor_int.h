@@ -75,6 +75,8 @@ struct slot {
     struct outcome outcome;
     bool cancel_requested;   /* kill as soon as there is a child */
     bool cgroup_failed;      /* preparing the slot's cgroups failed */
+    bool warm;               /* a child forked ahead waits for a job */
+    struct event *warm_timer;/* fork ahead again after an idle child died */
 };
 
 struct supervisor {
@@ -125,6 +127,7 @@ struct supervisor {
     struct histogram job_duration, queue_wait;
     struct evhttp *http;        /* --metrics, or NULL */
     struct event *watchdog_timer;
+    struct event *warm_delay;   /* fork ahead a moment after a slot frees */
     bool ready_sent;            /* READY=1 told to systemd */
 };
 
@@ -154,6 +157,7 @@ void slot_on_exited(struct slot *slot, const struct zmsg_exited *m);
 void slot_on_zygote_lost(struct slot *slot);
 void slot_flush_held(struct slot *slot);
 void slot_kill(struct slot *slot, enum kill_reason reason);
+void slot_warm(struct slot *slot);
 void slot_release(struct slot *slot);
 int slot_init(struct slot *slot, struct supervisor *sup, unsigned index);
 

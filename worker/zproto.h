@@ -103,7 +103,25 @@ struct zmsg_spawn {
     uint32_t n_cgroup_fds;   /* cgroup.procs fds after the two pipes: the
                                 child writes "0" to each before anything
                                 else, joining its slot's cgroups */
-    uint32_t flags;          /* reserved, 0 */
+    uint32_t flags;          /* enum zspawn_flags */
+};
+
+enum zspawn_flags {
+    /* Fork now, job later: the child sets up everything but RLIMIT_CPU,
+     * RLIMIT_AS and seccomp, then blocks reading a struct zlimits from the
+     * job pipe (cpu_limit_ms and memory_limit_mb of SPAWN are ignored);
+     * once it has it, it applies the limits, loads seccomp and reads the
+     * job as usual. EOF before the limits: it exits 0 without output. So
+     * the fork and the setup happen while the slot is idle, off the job's
+     * latency. The limits come from the supervisor, never from the job's
+     * bytes, which are still only read under seccomp. */
+    ZSPAWN_DEFER_LIMITS = 1u << 0,
+};
+
+/* The first bytes on a deferred child's job pipe. */
+struct zlimits {
+    uint32_t cpu_limit_ms;
+    uint32_t memory_limit_mb;
 };
 
 /* Setup steps named in SPAWNED.err_step and in the child's 'E' frame. */

@@ -429,7 +429,8 @@ static pid_t zygote_fork(const struct zygote *z, const struct zspawn *s)
         .cgroup = (z->layers & ZLAYER_CGROUP) != 0,
         .rlimits = (z->layers & ZLAYER_RLIMITS) != 0,
         .caps = (z->layers & ZLAYER_CAPS) != 0,
-        .seccomp = !(z->disabled & ZLAYER_SECCOMP), .filter = &z->filter};
+        .seccomp = !(z->disabled & ZLAYER_SECCOMP), .filter = &z->filter,
+        .defer_limits = (s->msg.flags & ZSPAWN_DEFER_LIMITS) != 0};
     memcpy(params.cgroup_fds, s->fds + 2, params.n_cgroup_fds * sizeof(int));
     (void)clock_gettime(CLOCK_MONOTONIC, &params.forked_at);
     pyrun_before_fork();
