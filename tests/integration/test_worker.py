@@ -407,3 +407,55 @@ def test_big_json_fields_validated_in_the_child(worker, jobs):
     big = jobs.run("def f(xs):\n    return len(xs)\n",
                    args=json.dumps([list(range(100000))]))
     assert big["status"] == "succeeded" and big["result"] == "100000", big
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_cgroup_memory_limit_follows_the_job(start_worker, jobs):
+    # With the rlimits off, only the slot's cgroup limits memory: the
+    # pre-forked child joined with the default (256 MiB) and the job's own
+    # 64 MiB must be applied when the job is handed over.
+    if "cgroup" in __import__("conftest").missing_layers():
+        pytest.skip("no cgroup layer on this host")
+    start_worker("--slots", "1", "--unsafe-disable-layers", "rlimits")
+    code = ("def f():\n    x = bytearray(200 * 1024 * 1024)\n"
+            "    for i in range(0, len(x), 4096):\n        x[i] = 1\n    return 1\n")
+    job = jobs.run(code, limit_memory_mb="64")
+    assert job["status"] == "memory_limit", job
+    assert "64 MiB" in job["error"]
+    ok = jobs.run("def f():\n    return len(bytearray(16 * 1024 * 1024))\n",
+                  limit_memory_mb="64")
+    assert ok["status"] == "succeeded", ok
+
+
+def test_idle_child_that_dies_is_replaced(start_worker, jobs):
+    w = start_worker("--slots", "1")
+    assert jobs.run("def f():\n    return 1\n")["status"] == "succeeded"
+    # the zygote's server (pid 1 of its namespace) holds the idle child
+    def idle_children():
+        kids = []
+        for z in _children(w.proc.pid):
+            for server in _children(z) or [z]:
+                kids += _children(server)
+        return kids
+    assert wait_until(idle_children, timeout=5), "no child forked ahead"
+    for pid in idle_children():
+        os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: "idle child lost" in w.output(), timeout=5)
+    job = jobs.run("def f(x):\n    return x * 2\n", args="[21]")
+    assert job["status"] == "succeeded" and job["result"] == "42"
+
+
+def test_no_fork_ahead(start_worker, jobs):
+    w = start_worker("--slots", "1", "--no-fork-ahead")
+    time.sleep(0.3)
+    assert not any(_children(z) and any(_children(s) for s in _children(z))
+                   for z in _children(w.proc.pid))
+    job = jobs.run(SEED, "somefunctionname", args="[[1, 2, 3]]")
+    assert job["status"] == "succeeded" and json.loads(job["result"]) == 2.0
