@@ -30,6 +30,8 @@
 
 static void slot_finish(struct slot *slot);
 static void slot_complete(struct slot *slot);
+static void slot_complete_early(struct slot *slot);
+static void child_gone_after_early(struct slot *slot);
 
 /* Close the child's pipes and timers; the slot's job stays. */
 static void child_cleanup(struct slot *slot)
@@ -57,10 +59,12 @@ static void child_cleanup(struct slot *slot)
  * for the next one. */
 static void slot_reset(struct slot *slot)
 {
-    if (!slot->warm) {
+    bool draining = slot->early && !slot->exited;
+    if (!slot->warm && !draining) {
         child_cleanup(slot);
         slot->pid = 0;
         slot->spawned = slot->exited = false;
+        slot->early = false;
     }
     free(slot->id);
     free(slot->queue);
@@ -73,6 +77,10 @@ static void slot_reset(struct slot *slot)
     slot->cancel_requested = false;
     slot->finished_at_ms = 0;
     slot->cgroup_failed = false;
+    if (draining) {
+        slot->state = SLOT_DRAINING; /* free once the child is reaped */
+        return;
+    }
     slot->state = SLOT_FREE;
     supervisor_slot_freed(slot->sup);
 }
@@ -262,9 +270,10 @@ static void slot_requeue(struct slot *slot)
 
 void slot_kill(struct slot *slot, enum kill_reason reason)
 {
-    if (slot->state != SLOT_RUNNING)
+    bool early_alive = slot->early && !slot->exited;
+    if (slot->state != SLOT_RUNNING && !early_alive)
         return;
-    if (slot->kill_reason == KILL_NONE)
+    if (slot->kill_reason == KILL_NONE && !early_alive)
         slot->kill_reason = reason;
     if (slot->pidfd >= 0 && !slot->exited &&
         pidfd_send_signal(slot->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
@@ -279,14 +288,13 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     struct slot *slot = arg;
     /* libevent may fire a little early (cached loop time, ms rounding):
      * never kill before the limit has really passed. */
-    int64_t left_us = (int64_t)slot->job->limits.time_ms * 1000 -
-                      (now_mono_us() - slot->spawn_at_us);
+    int64_t left_us = slot->deadline_us - now_mono_us();
     if (left_us > 0) {
         struct timeval tv = {left_us / 1000000, left_us % 1000000};
         evtimer_add(slot->timer, &tv);
         return;
     }
-    log_debug("job=%s wall-clock limit reached; killing", slot->id);
+    log_debug("slot %u: wall-clock limit reached; killing", slot->index);
     slot_kill(slot, KILL_TIMEOUT);
 }
 
@@ -323,6 +331,21 @@ static void stop_reading(struct slot *slot)
     slot->result_fd = -1;
 }
 
+/* The child's frames end with 'Z' and nothing after it: its outcome is
+ * whole even though the child has not exited yet. */
+static bool frames_complete(const struct buf *b)
+{
+    static const char end[FRAME_HEADER_SIZE] = {0, 0, 0, 0, FRAME_OUT_END};
+    size_t pos = 0, last = 0;
+    struct frame f;
+    if (b->len < FRAME_HEADER_SIZE ||
+        memcmp(b->data + b->len - FRAME_HEADER_SIZE, end, FRAME_HEADER_SIZE) != 0)
+        return false;
+    while (frame_next(b->data, b->len, &pos, FRAME_MAX_PAYLOAD, &f) == 1)
+        last = pos;
+    return last == b->len && f.tag == FRAME_OUT_END;
+}
+
 static void on_result_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct slot *slot = arg;
@@ -330,7 +353,11 @@ static void on_result_readable(evutil_socket_t fd, short what, void *arg)
         stop_reading(slot);
         if (slot->exited)
             slot_complete(slot);
+        return;
     }
+    if (slot->state == SLOT_RUNNING && slot->kill_reason == KILL_NONE &&
+        slot->sup->cgroups && !slot->exited && frames_complete(&slot->result))
+        slot_complete_early(slot);
 }
 
 static void stop_writing(struct slot *slot)
@@ -539,6 +566,7 @@ static void start_child(struct slot *slot)
     struct timeval tv = {l->time_ms / 1000, (l->time_ms % 1000) * 1000};
     slot->result_cap = (size_t)l->output_kb * 1024u * 2u + RESULT_SLACK_BYTES;
     slot->spawn_at_us = now_mono_us();
+    slot->deadline_us = slot->spawn_at_us + (int64_t)l->time_ms * 1000;
     slot->state = SLOT_RUNNING;
     int r = assign_job(slot);
     if (r < 0) {
@@ -600,6 +628,10 @@ void slot_on_exited(struct slot *slot, const struct zmsg_exited *m)
         warm_child_lost(slot, "exited before its job");
         return;
     }
+    if (slot->early && !slot->exited) {
+        child_gone_after_early(slot);
+        return;
+    }
     if (slot->state != SLOT_RUNNING)
         return;
     slot->exited = true;
@@ -611,8 +643,28 @@ void slot_on_exited(struct slot *slot, const struct zmsg_exited *m)
     slot_complete(slot);
 }
 
+/* The child of an early outcome was reaped: the slot is free again once
+ * its outcome is written too. */
+static void child_gone_after_early(struct slot *slot)
+{
+    slot->exited = true;
+    evtimer_del(slot->timer);
+    child_cleanup(slot);
+    if (slot->state == SLOT_DRAINING) {
+        slot->early = false;
+        slot->pid = 0;
+        slot->spawned = slot->exited = false;
+        slot->state = SLOT_FREE;
+        supervisor_slot_freed(slot->sup);
+    }
+}
+
 void slot_on_zygote_lost(struct slot *slot)
 {
+    if (slot->early && !slot->exited) {
+        child_gone_after_early(slot);
+        return;
+    }
     if (slot->warm && slot->state != SLOT_RUNNING) {
         struct zmsg_exited m = {.type = ZMSG_EXITED, .token = slot->token,
                                 .wait_status = SIGKILL};
@@ -645,6 +697,32 @@ static void apply_cgroup_usage(struct slot *slot)
         outcome_set(o, "memory_limit", "MemoryLimit",
                     "the kernel stopped the job at its memory limit of %u MiB",
                     slot->job->limits.memory_mb);
+}
+
+/* The frames are whole: write the outcome now and let the kernel tear the
+ * child down meanwhile (that takes ~0.35 ms). CPU and memory come from the
+ * slot's cgroup, since there is no exit report yet; the timer stays, so a
+ * child that lingers after its last frame is still killed at the limit. */
+static void slot_complete_early(struct slot *slot)
+{
+    const struct job_limits *l = &slot->job->limits;
+    struct child_end end = {.wait_status = 0, .reaped = true,
+                            .time_limit_ms = l->time_ms,
+                            .output_cap_bytes = (unsigned)slot->result_cap};
+    struct cgroup_usage u = {0};
+    if (outcome_from_child(&slot->outcome, slot->result.data, slot->result.len,
+                           &end) < 0)
+        outcome_set(&slot->outcome, "crashed", "InternalError",
+                    "out of memory classifying the outcome");
+    (void)cgroup_slot_collect(slot->sup->cgroups, slot->index, &u);
+    slot->early = true;
+    slot->outcome.has_usage = true;
+    slot->outcome.time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
+    slot->outcome.cpu_ms = u.cpu_usec / 1000;
+    slot->outcome.memory_kb = u.memory_peak_kb;
+    histogram_observe(&slot->sup->job_duration,
+                      (double)slot->outcome.time_ms / 1000.0);
+    slot_finish(slot);
 }
 
 /* Both the exit report and EOF are in: decide the outcome. */

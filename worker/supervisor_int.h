@@ -33,7 +33,12 @@ struct zygote;
  *   FINISHING -> HELD       Redis dropped; outcome kept in memory
  *   HELD      -> FINISHING  Redis is back
  *   REQUEUING -> FREE       requeue script answered (or Redis dropped:
- *                           the id stays on the processing list) */
+ *                           the id stays on the processing list)
+ *   RUNNING   -> FINISHING  the child's outcome frames are complete ('Z')
+ *                           before it has exited ("early": the outcome is
+ *                           written while the kernel tears the child down)
+ *   FINISHING -> DRAINING   early outcome written, child not reaped yet
+ *   DRAINING  -> FREE       the child was reaped (or killed at its limit) */
 enum slot_state {
     SLOT_FREE = 0,
     SLOT_STARTING,
@@ -41,6 +46,7 @@ enum slot_state {
     SLOT_FINISHING,
     SLOT_HELD,
     SLOT_REQUEUING,
+    SLOT_DRAINING,
 };
 
 struct supervisor;
@@ -76,6 +82,9 @@ struct slot {
     bool cancel_requested;   /* kill as soon as there is a child */
     bool cgroup_failed;      /* preparing the slot's cgroups failed */
     bool warm;               /* a child forked ahead waits for a job */
+    bool early;              /* outcome taken from complete frames before
+                                the child exited */
+    int64_t deadline_us;     /* monotonic wall-clock limit of the job */
     struct event *warm_timer;/* fork ahead again after an idle child died */
 };
 
