@@ -225,8 +225,12 @@ def test_metrics_and_healthz(start_worker, jobs):
     start_worker("--metrics", f"127.0.0.1:{port}")
     jobs.run("def f():\n    return 1\n")
     jobs.run("def f():\n    return 1/0\n")
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    m = parse_prometheus(body)
+    def scrape():
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        return parse_prometheus(body.decode())
+    # a slot stays busy until its child is reaped, just after the outcome
+    assert wait_until(lambda: scrape()["sandq_slots_busy"] == 0, timeout=5)
+    m = scrape()
     assert m['sandq_jobs_total{status="succeeded"}'] == 1
     assert m['sandq_jobs_total{status="failed"}'] == 1
     assert m["sandq_job_duration_seconds_count"] == 2
