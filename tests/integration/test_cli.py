@@ -580,3 +580,18 @@ def test_cancel_script_is_the_python_clients():
     c_text = "".join(s.encode().decode("unicode_escape")
                      for s in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
     assert c_text == CANCEL_LUA
+
+
+def test_cancel_with_zero_result_ttl_keeps_the_hash(redis_server, prefix):
+    # A producer's result_ttl of 0 must not make cancel delete the job hash
+    # on the spot: the canceled status has to stay readable.
+    r = redis_server.client()
+    r.hset(f"{prefix}:job:z1", mapping={"code": "def f():\n    return 1\n",
+                                        "function": "f", "status": "queued",
+                                        "result_ttl": "0"})
+    r.lpush(f"{prefix}:queue:default", "z1")
+    p = subprocess.run([CLI_BIN, "--redis", redis_server.url, "--prefix", prefix,
+                        "cancel", "z1"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    assert r.hget(f"{prefix}:job:z1", "status") == "canceled"
+    assert r.ttl(f"{prefix}:job:z1") > 0

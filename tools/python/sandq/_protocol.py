@@ -52,7 +52,9 @@ if status == 'queued' then
   redis.call('HSET', job, 'status', 'canceled', 'error_type', 'Canceled',
     'error', 'canceled before it ran', 'finished_at', now)
   redis.call('LREM', prefix .. ':queue:' .. (f[2] or 'default'), 0, id)
-  redis.call('EXPIRE', job, tonumber(f[3] or '') or 86400)
+  local ttl = tonumber(f[3] or '')
+  if not ttl or ttl < 1 then ttl = 86400 end
+  redis.call('EXPIRE', job, math.floor(ttl))
   redis.call('HINCRBY', prefix .. ':stats', 'canceled', 1)
   redis.call('PUBLISH', prefix .. ':done:' .. id, 'canceled')
   return 'canceled'
