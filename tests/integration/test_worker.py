@@ -462,3 +462,17 @@ def test_no_fork_ahead(start_worker, jobs):
                    for z in _children(w.proc.pid))
     job = jobs.run(SEED, "somefunctionname", args="[[1, 2, 3]]")
     assert job["status"] == "succeeded" and json.loads(job["result"]) == 2.0
+
+
+def test_zygote_death_is_survived(start_worker, jobs):
+    w = start_worker("--slots", "2")
+    job_id = jobs.submit("import time\ndef f():\n    time.sleep(30)\n")
+    assert wait_until(lambda: jobs.job(job_id).get("status") == "running")
+    (zygote,) = _children(w.proc.pid)
+    os.kill(zygote, signal.SIGKILL)
+    job = jobs.wait(job_id, timeout=10)
+    assert job["status"] == "crashed" and job["error_type"] == "ZygoteLost", job
+    assert wait_until(lambda: "zygote restarted" in w.output(), timeout=10)
+    again = jobs.run(SEED, "somefunctionname", args="[[2, 4]]")
+    assert again["status"] == "succeeded" and json.loads(again["result"]) == 3.0
+    assert w.alive()
