@@ -1382,6 +1382,57 @@ static int v2_leave(struct cgroup_mgr *m)
     return r;
 }
 
+/* The pid in "sandq-<host>_<pid>", or 0 when name is not of that form. */
+static pid_t orphan_pid(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    uint64_t pid;
+    if (strncmp(name, prefix, n) != 0 ||
+        parse_u64(name + n, strlen(name + n), 2, INT32_MAX, &pid) < 0)
+        return 0;
+    return (pid_t)pid;
+}
+
+/* Orphans in the directory holding this worker's tree of hierarchy h. */
+static int reap_orphans_in(struct cgroup_mgr *m, unsigned h, const char *prefix)
+{
+    char parent[PATH_MAX], dir[PATH_MAX];
+    int r = path_fmt(parent, "%s", m->hier[h]), removed = 0;
+    char *slash = r < 0 ? NULL : strrchr(parent, '/');
+    if (!slash)
+        return r < 0 ? r : -EINVAL;
+    *slash = '\0';
+    DIR *d = opendir(parent);
+    if (!d)
+        return -errno;
+    for (struct dirent *e; (e = readdir(d));) {
+        pid_t pid = orphan_pid(e->d_name, prefix);
+        if (pid <= 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (path_fmt(dir, "%s/%s", parent, e->d_name) >= 0 &&
+            remove_tree(dir, NULL) >= 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+int cgroup_mgr_reap_orphans(struct cgroup_mgr *m, const char *host)
+{
+    _cleanup_free_ char *base = sanitised_name(host);
+    _cleanup_free_ char *prefix = NULL;
+    int total = 0;
+    if (!base || asprintf(&prefix, "%s_", base) < 0)
+        return -ENOMEM;
+    for (unsigned h = 0; h < m->n_hier; h++) {
+        int r = reap_orphans_in(m, h, prefix);
+        if (r < 0)
+            return r;
+        total = r > total ? r : total; /* one tree per hierarchy */
+    }
+    return total;
+}
+
 void cgroup_mgr_free(struct cgroup_mgr *m)
 {
     int saved = errno;

@@ -122,6 +122,12 @@ int cgroup_slot_collect(struct cgroup_mgr *m, unsigned slot,
  * Returns once all are signalled, not once they are gone; does not block. */
 int cgroup_slot_kill(struct cgroup_mgr *m, unsigned slot);
 
+/* Remove the cgroups of crashed workers of this host that used the
+ * default id "<host>:<pid>" (host is this machine's name) and whose pid is
+ * gone: such a name never comes back, so no later open would clean them.
+ * Returns how many workers' trees were removed, or -errno. */
+int cgroup_mgr_reap_orphans(struct cgroup_mgr *m, const char *host);
+
 /* Kill what is left in the slots, remove this worker's cgroups and, on v2,
  * move the calling process back to the root. Best effort: what cannot be
  * removed (a process still in the supervisor leaf, a sibling using the

@@ -132,6 +132,13 @@ static struct cgroup_mgr *open_cgroups(const struct worker_config *cfg,
                         CGROUP_ALL, &cg, ret_error) < 0)
         return NULL;
     log_info("cgroups: %s", cgroup_mgr_describe(cg));
+    char host[256];
+    if (gethostname(host, sizeof(host)) == 0) {
+        host[sizeof(host) - 1] = '\0';
+        int n = cgroup_mgr_reap_orphans(cg, host);
+        if (n > 0)
+            log_info("removed the cgroups of %d crashed worker(s) of this host", n);
+    }
     return cg;
 }
 

@@ -1,6 +1,7 @@
 """Reliability and operations (issue 4): heartbeats, the reaper after
 kill -9, max_attempts, Redis outages, cancel, pause, metrics, systemd."""
 import json
+import socket
 import os
 import re
 import shutil
@@ -306,3 +307,28 @@ def test_slow_worker_cannot_overwrite_reaped_job(start_worker, jobs):
     assert job["status"] == "succeeded" and json.loads(job["result"]) == "second"
     assert job["attempts"] == "2" and job["worker"] == "fast"
     assert jobs.r.hget(jobs.key("stats"), "succeeded") == "1"
+
+
+def test_cgroups_of_crashed_default_id_workers_are_removed(start_worker):
+    import glob
+    import re as _re
+    if not os.path.isdir("/sys/fs/cgroup/pids") or not os.access("/sys/fs/cgroup/pids", os.W_OK):
+        pytest.skip("no writable cgroup v1 pids hierarchy here")
+    host = _re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that is gone
+    orphan = f"/sys/fs/cgroup/pids/sandq-{host}_{dead.pid}"
+    alive = f"/sys/fs/cgroup/pids/sandq-{host}_{os.getpid()}"
+    for d in (orphan + "/slot-0", alive + "/slot-0"):
+        os.makedirs(d, exist_ok=True)
+    try:
+        w = start_worker("--slots", "1")
+        assert "removed the cgroups of" in w.output()
+        assert not os.path.exists(orphan)
+        assert os.path.exists(alive)  # its worker may still run
+    finally:
+        for d in (orphan, alive):
+            for sub in glob.glob(d + "/*/"):
+                os.rmdir(sub)
+            if os.path.exists(d):
+                os.rmdir(d)
