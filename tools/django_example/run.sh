@@ -3,16 +3,13 @@
 # redis-server and a sandq worker on free ports, check the worker answers,
 # run the Django dev server and print its URL. Ctrl-C stops everything.
 #   tools/django_example/run.sh            (PORT=8000 to choose the web port)
-# Needs scripts/install-deps.sh (redis-server, python3-django, build tools).
+# Installs what it needs with scripts/install-deps.sh (idempotent).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 PY=/usr/bin/python3   # Debian's: python3-django, python3-redis
 
-if ! "$PY" -c 'import django, redis' 2>/dev/null; then
-    echo "run.sh: python3-django or python3-redis missing; run scripts/install-deps.sh" >&2
-    exit 1
-fi
+"$repo/scripts/install-deps.sh"
 make -s -C "$repo"
 
 free_port() {
