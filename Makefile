@@ -87,13 +87,16 @@ WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 ZYGOTE_OBJS := $(ZYGOTE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/worker/runtime_blob.o
 CLI_OBJS    := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_TARGETS := job outcome
+FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/tests/test_fuzz_%)
+FUZZ_SECONDS ?= 60
 
 BINS := $(BUILD)/sandq-worker $(BUILD)/sandq-zygote
 ifneq ($(CLI_SRCS),)
 BINS += $(BUILD)/sandq
 endif
 
-.PHONY: all test unit integration install uninstall clean bench deps
+.PHONY: all test unit integration install uninstall clean bench deps fuzz
 all: $(BINS)
 
 $(BUILD)/libsandq-common.a: $(COMMON_OBJS)
@@ -136,13 +139,32 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsandq-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WORKER_CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(WORKER_LIBS)
 
+# Each fuzz target's saved corpus, replayed with gcc in `make test`.
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libsandq-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WORKER_CFLAGS) -DREPLAY_DIR='"$(abspath tests/fuzz/corpus/$*)"' \
+	    -o $@ $(filter %.c %.a,$^) $(LDFLAGS) $(WORKER_LIBS)
+
+# libFuzzer with ASan+UBSan, FUZZ_SECONDS per target; new inputs land in
+# tests/fuzz/corpus/<target> (commit the interesting ones).
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz && \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon -Iworker \
+	    -DSANDQ_LIBEXECDIR='"$(LIBEXECDIR)"' -DSANDQ_VERSION='"$(VERSION)"' \
+	    $(WORKER_CFLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON_SRCS) \
+	    $(WORKER_LIBS) || exit 1; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 deps:
 	scripts/install-deps.sh
 
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(FUZZ_REPLAYS)
 	SANDQ_BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) tests/run.sh
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(FUZZ_REPLAYS)
 	SANDQ_BUILD=$(abspath $(BUILD)) tests/run.sh --unit-only
 
 bench: all
@@ -169,6 +191,6 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
