@@ -8,6 +8,8 @@
  * hierarchy. The version only decides which files are written. */
 #include "cgroup.h"
 
+#include "fileio.h"
+
 #include "parse.h"
 #include "util.h"
 
@@ -104,55 +106,12 @@ __attribute__((format(printf, 2, 3))) static int path_fmt(char buf[PATH_MAX],
     return n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-static int write_file(const char *path, const char *s)
-{
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(s);
-    ssize_t n = write(fd, s, len);
-    if (n < 0)
-        return -errno;
-    return (size_t)n == len ? 0 : -EIO;
-}
-
-/* Read a whole (pseudo-)file into a NUL-terminated malloc'd buffer. */
-static int read_fd_all(int fd, char **ret)
-{
-    size_t cap = 4096, len = 0;
-    _cleanup_free_ char *buf = malloc(cap);
-    if (!buf)
-        return -ENOMEM;
-    for (;;) {
-        if (cap - len < 2) {
-            if (cap >= CG_MAX_FILE)
-                return -EFBIG;
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger)
-                return -ENOMEM;
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    *ret = TAKE_PTR(buf);
-    return 0;
-}
-
 static int read_file(const char *path, char **ret)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    return read_fd_all(fd, ret);
+    return fd_read_all(fd, CG_MAX_FILE, ret, NULL);
 }
 
 /* One decimal number, optionally followed by a newline. */
@@ -479,7 +438,7 @@ static int ctrl_write(const struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
 {
     char path[PATH_MAX];
     int r = ctrl_path(m, c, slot, file, path);
-    return r < 0 ? r : write_file(path, value);
+    return r < 0 ? r : file_write_string(path, value);
 }
 
 static int ctrl_read_u64(const struct cgroup_mgr *m, enum cg_ctrl c,
@@ -525,16 +484,14 @@ static void slot_cache_drop(struct cg_slot *s)
     s->n_cache = 0;
 }
 
-/* ctrl_read_u64 through the slot's cached fd (pread from 0 re-reads a
- * cgroup file). */
-static int cached_read_u64(struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
-                           const char *file, const char *key, int flags,
-                           uint64_t *ret)
+/* A number (or "key N" line) of a slot file in hierarchy h, through the
+ * slot's cached fd (pread from 0 re-reads a cgroup file). */
+static int slot_read_u64(struct cgroup_mgr *m, unsigned h, unsigned slot,
+                         const char *file, const char *key, int flags,
+                         uint64_t *ret)
 {
     char text[4096];
-    if (m->ctrl_hier[c] < 0)
-        return -EOPNOTSUPP;
-    int fd = slot_cached_fd(m, (unsigned)m->ctrl_hier[c], slot, file, flags);
+    int fd = slot_cached_fd(m, h, slot, file, flags);
     if (fd < 0)
         return fd;
     ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
@@ -542,6 +499,17 @@ static int cached_read_u64(struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
         return -errno;
     text[n] = '\0';
     return key ? parse_keyed_u64(text, key, ret) : parse_u64_text(text, ret);
+}
+
+/* ctrl_read_u64 through the slot's cached fd. */
+static int cached_read_u64(struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
+                           const char *file, const char *key, int flags,
+                           uint64_t *ret)
+{
+    if (m->ctrl_hier[c] < 0)
+        return -EOPNOTSUPP;
+    return slot_read_u64(m, (unsigned)m->ctrl_hier[c], slot, file, key, flags,
+                         ret);
 }
 
 static int cached_write(struct cgroup_mgr *m, enum cg_ctrl c, unsigned slot,
@@ -666,20 +634,10 @@ static int read_oom_kills(struct cgroup_mgr *m, unsigned slot, uint64_t *ret)
 /* Cumulative CPU of the slot in µs; 0 on v1 without cpuacct. */
 static int read_cpu_usec(struct cgroup_mgr *m, unsigned slot, uint64_t *ret)
 {
-    char text[4096];
     uint64_t ns;
     int r;
-    if (m->version == 2) {
-        /* cpu.stat's usage_usec exists without the cpu controller. */
-        int fd = slot_cached_fd(m, 0, slot, "cpu.stat", O_RDONLY);
-        if (fd < 0)
-            return fd;
-        ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-        if (n < 0)
-            return -errno;
-        text[n] = '\0';
-        return parse_keyed_u64(text, "usage_usec", ret);
-    }
+    if (m->version == 2) /* usage_usec exists without the cpu controller */
+        return slot_read_u64(m, 0, slot, "cpu.stat", "usage_usec", O_RDONLY, ret);
     if (m->ctrl_hier[CTRL_CPUACCT] < 0) {
         *ret = 0;
         return 0;
@@ -721,7 +679,7 @@ static int read_peak_kb(struct cgroup_mgr *m, unsigned slot, int peak_fd,
         _cleanup_free_ char *text = NULL;
         if (lseek(peak_fd, 0, SEEK_SET) < 0)
             return -errno;
-        if ((r = read_fd_all(peak_fd, &text)) >= 0)
+        if ((r = fd_read_all(peak_fd, CG_MAX_FILE, &text, NULL)) >= 0)
             r = parse_u64_text(text, &bytes);
     }
     if (r >= 0)
@@ -769,7 +727,7 @@ static int subtree_write(const char *dir, unsigned mask, char sign)
         if (ctrls[c].bit & mask)
             snprintf(v + strlen(v), sizeof(v) - strlen(v), "%s%c%s",
                      v[0] ? " " : "", sign, ctrls[c].name);
-    return v[0] ? write_file(path, v) : 0;
+    return v[0] ? file_write_string(path, v) : 0;
 }
 
 static int subtree_read(const char *dir, unsigned *ret)
@@ -851,7 +809,7 @@ static int v2_enter_and_enable(struct cgroup_mgr *m, bool in_leaf, char **ret_er
     bool in_root = r > 0;
     if (in_root) {
         if ((r = path_fmt(procs, "%s/cgroup.procs", leaf)) < 0 ||
-            (r = write_file(procs, "0")) < 0)
+            (r = file_write_string(procs, "0")) < 0)
             return fail(ret_error, r, "cgroup v2: cannot move the worker into '%s': %s%s",
                         leaf, strerror(-r), access_hint(r));
     }
@@ -1360,7 +1318,7 @@ int cgroup_slot_kill(struct cgroup_mgr *m, unsigned slot)
         char path[PATH_MAX];
         if ((r = slot_path(m, 0, slot, "cgroup.kill", path)) < 0)
             return r;
-        r = write_file(path, "1");
+        r = file_write_string(path, "1");
         if (r != -ENOENT) /* cgroup.kill is Linux >= 5.14 */
             return r;
     }
@@ -1378,7 +1336,7 @@ static int v2_leave(struct cgroup_mgr *m)
     if (r >= 0)
         r = path_fmt(procs, "%s/cgroup.procs", m->root);
     if (r >= 0)
-        r = write_file(procs, "0");
+        r = file_write_string(procs, "0");
     return r;
 }
 

@@ -109,10 +109,8 @@ void control_resync(struct supervisor *s)
         struct slot *slot = &s->slots[i];
         if (slot->state != SLOT_RUNNING)
             continue;
-        _cleanup_free_ char *key = keys_make(s->cfg->prefix, KEY_JOB, slot->id);
-        const char *argv[] = {"HGET", key, "cancel_requested"};
-        if (key)
-            (void)redis_conn_command(s->cmd, on_cancel_field, slot, 3, argv, NULL);
+        const char *argv[] = {"HGET", slot->key, "cancel_requested"};
+        (void)redis_conn_command(s->cmd, on_cancel_field, slot, 3, argv, NULL);
     }
 }
 

@@ -2,6 +2,8 @@
  * namespaces.h). */
 #include "namespaces.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -100,14 +102,7 @@ static int ns_write_proc(pid_t pid, const char *file, const char *text)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(text);
-    ssize_t n = write(fd, text, len);
-    if (n < 0)
-        return -errno;
-    return (size_t)n == len ? 0 : -EIO;
+    return file_write_string(path, text);
 }
 
 /* The helper, in the parent user namespace: wait for the go byte (EOF:

@@ -44,7 +44,7 @@ struct probe_result {
 struct wait_state {
     uint64_t token;
     int pidfd;
-    bool spawned, exited;
+    bool exited;
     struct zmsg_exited exit;
 };
 
@@ -55,7 +55,6 @@ static void on_spawned(void *ud, const struct zmsg_spawned *m, int pidfd)
         close_keep_errno(pidfd);
         return;
     }
-    w->spawned = true;
     w->pidfd = pidfd;
     if (m->pid <= 0) {
         w->exited = true;

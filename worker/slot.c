@@ -62,15 +62,15 @@ static void slot_reset(struct slot *slot)
     bool draining = slot->early && !slot->exited;
     if (!slot->warm && !draining) {
         child_cleanup(slot);
-        slot->pid = 0;
-        slot->spawned = slot->exited = false;
+        slot->exited = false;
         slot->early = false;
     }
     free(slot->id);
+    free(slot->key);
     free(slot->queue);
     job_free(slot->job);
     outcome_release(&slot->outcome);
-    slot->id = slot->queue = NULL;
+    slot->id = slot->key = slot->queue = NULL;
     slot->job = NULL;
     slot->attempt[0] = '\0';
     slot->kill_reason = KILL_NONE;
@@ -83,11 +83,6 @@ static void slot_reset(struct slot *slot)
     }
     slot->state = SLOT_FREE;
     supervisor_slot_freed(slot->sup);
-}
-
-static char *job_key(const struct slot *slot)
-{
-    return keys_make(slot->sup->cfg->prefix, KEY_JOB, slot->id);
 }
 
 /* ---- finishing ---------------------------------------------------------- */
@@ -120,7 +115,6 @@ static void on_finish_reply(redisAsyncContext *ac, void *r, void *privdata)
                  slot->id, o->status, slot->attempt, o->time_ms, o->cpu_ms,
                  o->memory_kb, o->error_type.data ? " error_type=" : "",
                  o->error_type.data ? o->error_type.data : "");
-        slot->sup->jobs_done++;
         int k = outcome_status_index(o->status);
         if (k >= 0)
             slot->sup->done[k]++;
@@ -163,12 +157,12 @@ static void slot_finish(struct slot *slot)
     const char *argv[FINISH_MAX_ARGS];
     size_t lens[FINISH_MAX_ARGS];
     char ttl[16], finished[24], t_ms[24], c_ms[24], m_kb[24];
-    _cleanup_free_ char *key = job_key(slot);
+    const char *key = slot->key;
     _cleanup_free_ char *channel = keys_make(s->cfg->prefix, KEY_DONE, slot->id);
     int argc = 0;
 
     slot->state = SLOT_FINISHING;
-    if (!key || !channel) {
+    if (!channel) {
         slot->state = SLOT_HELD;
         return;
     }
@@ -484,7 +478,7 @@ static int spawn_warm(struct slot *slot)
     close_keep_errno(result_pipe[1]);
     slot->job_fd = job_pipe[1];
     slot->result_fd = result_pipe[0];
-    slot->spawned = slot->exited = false;
+    slot->exited = false;
     if (r == 0) {
         slot->job_ev = event_new(s->base, slot->job_fd, EV_WRITE | EV_PERSIST,
                                  on_job_writable, slot);
@@ -524,8 +518,7 @@ static void warm_child_lost(struct slot *slot, const char *why)
     log_warn("slot %u: idle child lost (%s)", slot->index, why);
     child_cleanup(slot);
     slot->warm = false;
-    slot->pid = 0;
-    slot->spawned = slot->exited = false;
+    slot->exited = false;
     slot->cgroup_failed = false;
     if (!evtimer_pending(slot->warm_timer, NULL)) {
         struct timeval tv = {0, 200000};
@@ -573,16 +566,11 @@ static void start_child(struct slot *slot)
         if (slot->pidfd >= 0)
             (void)pidfd_send_signal(slot->pidfd, SIGKILL, NULL, 0);
         child_cleanup(slot);
-        slot->state = SLOT_STARTING;
         finish_now(slot, "crashed", "SandboxError",
                    "%s: %s; the job did not run",
                    slot->cgroup_failed ? "sandbox step 'cgroup' failed"
                                        : "could not start the job child",
                    strerror(-r));
-        return;
-    }
-    if (slot->exited) { /* it died idle between the check and now */
-        slot_complete(slot);
         return;
     }
     evtimer_add(slot->timer, &tv);
@@ -595,7 +583,6 @@ void slot_on_spawned(struct slot *slot, const struct zmsg_spawned *m, int pidfd)
         close_keep_errno(pidfd);
         return;
     }
-    slot->spawned = true;
     if (m->pid <= 0 && idle) {
         warm_child_lost(slot, zstep_name(m->err_step));
         return;
@@ -608,7 +595,6 @@ void slot_on_spawned(struct slot *slot, const struct zmsg_spawned *m, int pidfd)
                    zstep_name(m->err_step), strerror(m->err_errno));
         return;
     }
-    slot->pid = m->pid;
     slot->pidfd = pidfd;
     if (slot->cancel_requested && slot->kill_reason == KILL_NONE)
         slot->kill_reason = KILL_CANCELED;
@@ -652,8 +638,7 @@ static void child_gone_after_early(struct slot *slot)
     child_cleanup(slot);
     if (slot->state == SLOT_DRAINING) {
         slot->early = false;
-        slot->pid = 0;
-        slot->spawned = slot->exited = false;
+        slot->exited = false;
         slot->state = SLOT_FREE;
         supervisor_slot_freed(slot->sup);
     }
@@ -682,8 +667,9 @@ void slot_on_zygote_lost(struct slot *slot)
 }
 
 /* What the slot's cgroups saw: the kernel's OOM kill decides the status
- * (the child only saw SIGKILL), and the cgroup's peak is the job's memory
- * (pages it charged itself, not the zygote's it shares). */
+ * (the child only saw SIGKILL), the cgroup's peak is the job's memory
+ * (pages it charged itself, not the zygote's it shares), and without an
+ * exit report (an early outcome) the cgroup's CPU is the job's too. */
 static void apply_cgroup_usage(struct slot *slot)
 {
     struct cgroup_usage u;
@@ -693,10 +679,28 @@ static void apply_cgroup_usage(struct slot *slot)
         return;
     if (u.memory_peak_kb)
         o->memory_kb = u.memory_peak_kb;
+    if (slot->early)
+        o->cpu_ms = u.cpu_usec / 1000;
     if (u.oom_killed && strcmp(o->status, "crashed") == 0)
         outcome_set(o, "memory_limit", "MemoryLimit",
                     "the kernel stopped the job at its memory limit of %u MiB",
                     slot->job->limits.memory_mb);
+}
+
+/* Classify how the child ended and attach what it used. */
+static void decide_outcome(struct slot *slot, const struct child_end *end,
+                           uint64_t maxrss_kb)
+{
+    struct outcome *o = &slot->outcome;
+    if (outcome_from_child(o, slot->result.data, slot->result.len, end) < 0)
+        outcome_set(o, "crashed", "InternalError",
+                    "out of memory classifying the outcome");
+    o->has_usage = true;
+    o->time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
+    o->cpu_ms = end->cpu_ms;
+    o->memory_kb = maxrss_kb;
+    apply_cgroup_usage(slot);
+    histogram_observe(&slot->sup->job_duration, (double)o->time_ms / 1000.0);
 }
 
 /* The frames are whole: write the outcome now and let the kernel tear the
@@ -709,19 +713,8 @@ static void slot_complete_early(struct slot *slot)
     struct child_end end = {.wait_status = 0, .reaped = true,
                             .time_limit_ms = l->time_ms,
                             .output_cap_bytes = (unsigned)slot->result_cap};
-    struct cgroup_usage u = {0};
-    if (outcome_from_child(&slot->outcome, slot->result.data, slot->result.len,
-                           &end) < 0)
-        outcome_set(&slot->outcome, "crashed", "InternalError",
-                    "out of memory classifying the outcome");
-    (void)cgroup_slot_collect(slot->sup->cgroups, slot->index, &u);
     slot->early = true;
-    slot->outcome.has_usage = true;
-    slot->outcome.time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
-    slot->outcome.cpu_ms = u.cpu_usec / 1000;
-    slot->outcome.memory_kb = u.memory_peak_kb;
-    histogram_observe(&slot->sup->job_duration,
-                      (double)slot->outcome.time_ms / 1000.0);
+    decide_outcome(slot, &end, 0);
     slot_finish(slot);
 }
 
@@ -746,17 +739,7 @@ static void slot_complete(struct slot *slot)
         slot_requeue(slot);
         return;
     }
-    if (outcome_from_child(&slot->outcome, slot->result.data, slot->result.len,
-                           &end) < 0)
-        outcome_set(&slot->outcome, "crashed", "InternalError",
-                    "out of memory classifying the outcome");
-    slot->outcome.has_usage = true;
-    slot->outcome.time_ms = (uint64_t)(now_mono_us() - slot->spawn_at_us) / 1000;
-    slot->outcome.cpu_ms = end.cpu_ms;
-    slot->outcome.memory_kb = e->maxrss_kb;
-    apply_cgroup_usage(slot);
-    histogram_observe(&slot->sup->job_duration,
-                      (double)slot->outcome.time_ms / 1000.0);
+    decide_outcome(slot, &end, e->maxrss_kb);
     child_cleanup(slot);
     slot_finish(slot);
 }
@@ -858,8 +841,8 @@ void slot_take(struct slot *slot, const char *id, size_t id_len,
     slot->state = SLOT_STARTING;
     slot->id = strndup(id, id_len);
     slot->queue = strdup(queue);
-    _cleanup_free_ char *key = slot->id ? job_key(slot) : NULL;
-    if (!slot->id || !slot->queue || !key) {
+    slot->key = slot->id ? keys_make(s->cfg->prefix, KEY_JOB, slot->id) : NULL;
+    if (!slot->id || !slot->queue || !slot->key) {
         log_error("out of memory taking a job; leaving it for recovery");
         supervisor_note_redis_trouble(s);
         slot_reset(slot);
@@ -868,7 +851,7 @@ void slot_take(struct slot *slot, const char *id, size_t id_len,
     snprintf(now, sizeof(now), "%" PRId64, now_wall_ms());
     snprintf(code_cap, sizeof(code_cap), "%zu", s->policy.code_max_bytes);
     snprintf(args_cap, sizeof(args_cap), "%zu", s->policy.args_max_bytes);
-    const char *argv[] = {"EVAL", script_start, "2", key, s->processing_key,
+    const char *argv[] = {"EVAL", script_start, "2", slot->key, s->processing_key,
                           slot->id, s->cfg->worker_id, now, queue, code_cap,
                           args_cap};
     size_t lens[ARRAY_SIZE(argv)];
@@ -899,6 +882,7 @@ void slot_release(struct slot *slot)
     if (slot->warm_timer)
         event_free(slot->warm_timer);
     free(slot->id);
+    free(slot->key);
     free(slot->queue);
     job_free(slot->job);
     outcome_release(&slot->outcome);

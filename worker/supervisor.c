@@ -320,7 +320,6 @@ static void on_redis_state(void *userdata, bool up)
         s->reconnects++;
         return;
     }
-    registry_beat(s);
     if (!s->ready_sent && redis_conn_is_up(s->cmd) && redis_conn_is_up(s->fetch) &&
         s->zygote_up) {
         s->ready_sent = true;
@@ -329,12 +328,23 @@ static void on_redis_state(void *userdata, bool up)
     }
     if (!redis_conn_is_up(s->cmd))
         return;
-    control_resync(s);
     for (unsigned i = 0; i < s->n_slots; i++)
         slot_flush_held(&s->slots[i]);
     maybe_recover(s);
     maybe_fetch(s);
     maybe_exit(s);
+}
+
+/* The command connection came up (or went down): once per connect, the
+ * heartbeat and the paused set / cancel flags that were missed. */
+static void on_cmd_state(void *userdata, bool up)
+{
+    struct supervisor *s = userdata;
+    if (up && !s->freeing) {
+        registry_beat(s);
+        control_resync(s);
+    }
+    on_redis_state(userdata, up);
 }
 
 /* ---- zygote -------------------------------------------------------------- */
@@ -535,7 +545,7 @@ static int make_connections(struct supervisor *s, const struct redis_url *url)
     snprintf(name, sizeof(name), "sandq-worker:%s:fetch", s->cfg->worker_id);
     s->fetch = redis_conn_new(s->base, url, name, on_redis_state, s);
     snprintf(name, sizeof(name), "sandq-worker:%s:cmd", s->cfg->worker_id);
-    s->cmd = redis_conn_new(s->base, url, name, on_redis_state, s);
+    s->cmd = redis_conn_new(s->base, url, name, on_cmd_state, s);
     return s->fetch && s->cmd ? 0 : -ENOMEM;
 }
 
@@ -594,7 +604,10 @@ int supervisor_run(struct supervisor *s)
     warm_slots(s);
     if (event_base_dispatch(s->base) < 0)
         return 1;
-    log_info("stopped after %" PRIu64 " job(s)", s->jobs_done);
+    uint64_t done = 0;
+    for (int i = 0; i < OUTCOME_N_STATUSES; i++)
+        done += s->done[i];
+    log_info("stopped after %" PRIu64 " job(s)", done);
     return s->exit_code;
 }
 

@@ -57,14 +57,13 @@ struct slot {
     enum slot_state state;
     uint64_t token;          /* generation << 16 | index, per spawn */
     char *id;
+    char *key;               /* <prefix>:job:<id> */
     char *queue;             /* queue the id was taken from */
     char attempt[24];        /* the job's attempts after our start */
     struct job *job;
     unsigned result_ttl;
     /* the child */
-    pid_t pid;
-    int pidfd;
-    bool spawned;            /* SPAWNED received */
+    int pidfd;               /* from SPAWNED; -1 before */
     bool exited;             /* EXITED received */
     int job_fd;              /* our write end of the job pipe */
     int result_fd;           /* our read end of the result pipe */
@@ -130,7 +129,6 @@ struct supervisor {
     struct event *heartbeat_timer, *reap_timer;
     bool deregister_outstanding;
     int64_t started_at_ms;
-    uint64_t jobs_done;
     uint64_t done[OUTCOME_N_STATUSES]; /* outcomes written, by status */
     uint64_t reconnects, jobs_reaped, workers_reaped, zygote_deaths;
     struct histogram job_duration, queue_wait;

@@ -251,7 +251,7 @@ static const char *v2_enter(void)
         return why;
     }
     if ((r = path_fmt(procs, "%s/cgroup.procs", v2_root)) < 0 ||
-        (r = write_file(procs, "0")) < 0) {
+        (r = file_write_string(procs, "0")) < 0) {
         snprintf(why, sizeof(why), "cannot move into %s: %s", v2_root, strerror(-r));
         (void)rmdir(v2_root);
         return why;
@@ -264,7 +264,7 @@ static void v2_leave_root(void)
 {
     char procs[PATH_MAX];
     CHECK_EQ_INT(path_fmt(procs, "%s/cgroup.procs", v2_mount), 0);
-    CHECK_EQ_INT(write_file(procs, "0"), 0);
+    CHECK_EQ_INT(file_write_string(procs, "0"), 0);
     CHECK_EQ_INT(remove_tree(v2_root, NULL), 0);
 }
 

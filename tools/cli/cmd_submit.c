@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "conn.h"
+#include "fileio.h"
 #include "job.h"
 #include "keys.h"
 #include "output.h"
@@ -126,45 +127,14 @@ static int submit_option(struct cli *cli, void *data, int val, const char *arg)
     }
 }
 
-/* Double the read buffer, up to CODE_MAX_BYTES (then -EFBIG). */
-static int grow(char **buf, size_t *cap)
-{
-    size_t want = *cap ? *cap * 2 : 65536;
-    if (*cap >= CODE_MAX_BYTES)
-        return -EFBIG;
-    char *bigger = realloc(*buf, want);
-    if (!bigger)
-        return -ENOMEM;
-    *buf = bigger;
-    *cap = want;
-    return 0;
-}
-
 /* The whole of FILE ("-": stdin), at most CODE_MAX_BYTES. */
 static int read_code(const char *path, char **ret, size_t *ret_len)
 {
     _cleanup_close_ int fd =
         strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
-    _cleanup_free_ char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int r;
     if (fd < 0)
         return -errno;
-    for (;;) {
-        if (len == cap && (r = grow(&buf, &cap)) < 0)
-            return r;
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    *ret_len = len;
-    *ret = TAKE_PTR(buf);
-    return 0;
+    return fd_read_all(fd, CODE_MAX_BYTES, ret, ret_len);
 }
 
 /* 32 random hex digits: unique without asking Redis. */
