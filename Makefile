@@ -96,6 +96,7 @@ ifneq ($(CLI_SRCS),)
 BINS += $(BUILD)/sandq
 endif
 
+.DELETE_ON_ERROR:
 .PHONY: all test unit integration install uninstall clean bench deps fuzz
 all: $(BINS)
 

@@ -212,6 +212,8 @@ def test_check_sees_heartbeat(worker, site, jobs):
 
 def test_check_falls_back_to_a_test_job(start_worker, site, jobs):
     start_worker("--slots", "1", "--heartbeat-ms", "600000", "--heartbeat-ttl-ms", "3600000")
+    # the one beat at connect must have happened before it is deleted
+    assert wait_until(lambda: jobs.r.keys(jobs.key("worker", "*")), timeout=10)
     for key in jobs.r.keys(jobs.key("worker", "*")):
         jobs.r.delete(key)
     out = check(timeout=10)
