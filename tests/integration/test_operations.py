@@ -123,7 +123,8 @@ def test_redis_outage_nothing_lost(tmp_path):
         server.start(appendonly=True)
         jobs = Jobs(server.client(), prefix)
         done = [jobs.wait(i, timeout=60) for i in ids]
-        assert all(j["status"] == "succeeded" for j in done), [j["status"] for j in done]
+        assert all(j["status"] == "succeeded" for j in done), (
+            [(j["status"], j.get("error")) for j in done], w.output()[-4000:])
         assert int(jobs.r.hget(jobs.key("stats"), "succeeded")) == 12
         out = w.output()
         assert "connection lost" in out and w.alive()
